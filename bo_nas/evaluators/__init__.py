@@ -1,0 +1,5 @@
+"""Evaluators: tabular benchmarks that answer instantly, and real training."""
+
+from ._base import EvaluationError, EvaluationResult, Evaluator
+
+__all__ = ["EvaluationError", "EvaluationResult", "Evaluator"]

@@ -1,0 +1,87 @@
+"""The evaluator protocol: architecture in, measured result out."""
+
+from __future__ import annotations
+
+import math
+from abc import ABC, abstractmethod
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from bo_nas.encodings import Architecture, BoNasError
+
+
+class EvaluationError(BoNasError, RuntimeError):
+    """An evaluation could not produce a result (diverged, out of memory, missing entry)."""
+
+
+@dataclass(frozen=True)
+class EvaluationResult:
+    """What one evaluation measured.
+
+    Accuracies are percentages in [0, 100]. The search maximises `val_accuracy`;
+    `test_accuracy` is only reported, never used to select.
+
+    Attributes:
+        val_accuracy: Validation accuracy (%), the objective.
+        test_accuracy: Test accuracy (%) when the evaluator has a test split.
+        costs: Named costs, e.g. ``params`` (millions), ``flops`` (millions),
+            ``train_seconds``, device latencies.
+        info: Anything else JSON-compatible (per-epoch curves, the benchmark index).
+    """
+
+    val_accuracy: float
+    test_accuracy: float | None = None
+    costs: Mapping[str, float] = field(default_factory=dict)
+    info: Mapping[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        v = self.val_accuracy
+        if not isinstance(v, (int, float)) or not math.isfinite(v) or not 0.0 <= v <= 100.0:
+            raise EvaluationError(f"val_accuracy must be a finite percentage, got {v!r}")
+        t = self.test_accuracy
+        if t is not None and (
+            not isinstance(t, (int, float)) or not math.isfinite(t) or not 0.0 <= t <= 100.0
+        ):
+            raise EvaluationError(f"test_accuracy must be a finite percentage, got {t!r}")
+        object.__setattr__(self, "val_accuracy", float(v))
+        if t is not None:
+            object.__setattr__(self, "test_accuracy", float(t))
+        object.__setattr__(self, "costs", {k: float(c) for k, c in self.costs.items()})
+        object.__setattr__(self, "info", dict(self.info))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "val_accuracy": self.val_accuracy,
+            "test_accuracy": self.test_accuracy,
+            "costs": dict(self.costs),
+            "info": dict(self.info),
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> EvaluationResult:
+        return cls(
+            val_accuracy=data["val_accuracy"],
+            test_accuracy=data.get("test_accuracy"),
+            costs=data.get("costs", {}),
+            info=data.get("info", {}),
+        )
+
+
+class Evaluator(ABC):
+    """Measures architectures. Instances must be picklable: executors ship them to workers.
+
+    `evaluate` returns an `EvaluationResult` or raises; any exception (or a NaN, which
+    `EvaluationResult` rejects) is recorded by the campaign as a failed evaluation.
+    """
+
+    @abstractmethod
+    def evaluate(self, arch: Architecture) -> EvaluationResult:
+        """Evaluate one architecture."""
+
+    @abstractmethod
+    def to_config(self) -> dict[str, Any]:
+        """JSON-compatible description, stored with the campaign."""
+
+    def __call__(self, arch: Architecture) -> EvaluationResult:
+        return self.evaluate(arch)

@@ -1,0 +1,59 @@
+"""Search spaces: NAS-Bench-201, NAS-Bench-101 and a user's own cell space."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import networkx as nx
+
+from bo_nas.encodings import OpTree
+
+from ._base import SearchSpace
+from ._cell import CellSpace, NB101Space, default_nb101_tree, flat_tree
+from ._nb201 import NB201Space, default_nb201_tree
+
+
+def space_from_config(config: Mapping[str, Any]) -> SearchSpace:
+    """Rebuild a space from `SearchSpace.to_config` output.
+
+    Raises:
+        ValueError: for an unknown space name or malformed fields.
+    """
+    if not isinstance(config, Mapping) or "name" not in config:
+        raise ValueError(f"space config: expected an object with a 'name', got {config!r}")
+    name = config["name"]
+    if name == "nb201":
+        return NB201Space()
+    if name == "nb101":
+        return NB101Space()
+    if name == "cell":
+        tree = None
+        if config.get("op_tree"):
+            t = nx.DiGraph()
+            try:
+                for u, v, w in config["op_tree"]:
+                    t.add_edge(u, v, weight=float(w))
+            except (TypeError, ValueError) as exc:
+                raise ValueError(f"space config: malformed 'op_tree' ({exc})") from None
+            tree = OpTree(t)
+        try:
+            return CellSpace(
+                config["ops"], config["n_nodes"], config["max_edges"], tree,
+                name=config.get("label"),
+            )
+        except KeyError as exc:
+            raise ValueError(f"space config: missing field {exc.args[0]!r}") from None
+    raise ValueError(f"space config: unknown space {name!r} (expected nb201, nb101 or cell)")
+
+
+__all__ = [
+    "CellSpace",
+    "NB101Space",
+    "NB201Space",
+    "SearchSpace",
+    "default_nb101_tree",
+    "default_nb201_tree",
+    "flat_tree",
+    "space_from_config",
+]

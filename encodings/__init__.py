@@ -1,0 +1,35 @@
+"""From architectures to numbers: the DAG type, cell conversions and TW feature maps."""
+
+from ._architecture import INPUT, OUTPUT, Architecture
+from ._errors import BoNasError, InvalidArchitectureError
+from ._nb101 import NB101_OPS, decode_nb101_key, nb101_architecture
+from ._nb201 import (
+    NB201_EDGES,
+    NB201_OPS,
+    format_nb201,
+    nb201_architecture,
+    nb201_canonical_ops,
+    parse_nb201,
+)
+from ._op_tree import InvalidOpTreeError, OpTree
+from ._tw_features import TWEncoder, tw_features
+
+__all__ = [
+    "INPUT",
+    "NB101_OPS",
+    "NB201_EDGES",
+    "NB201_OPS",
+    "OUTPUT",
+    "Architecture",
+    "BoNasError",
+    "InvalidArchitectureError",
+    "InvalidOpTreeError",
+    "OpTree",
+    "TWEncoder",
+    "decode_nb101_key",
+    "format_nb201",
+    "nb201_architecture",
+    "nb201_canonical_ops",
+    "parse_nb201",
+    "tw_features",
+]

@@ -1,0 +1,5 @@
+"""GPyTorch kernels on architecture feature vectors."""
+
+from ._tree_wasserstein import TreeWassersteinKernel
+
+__all__ = ["TreeWassersteinKernel"]
