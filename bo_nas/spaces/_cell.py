@@ -16,7 +16,7 @@ from bo_nas.encodings import (
     TWEncoder,
 )
 from bo_nas.encodings._architecture import INPUT, OUTPUT
-from bo_nas.encodings._nb101 import check_matrix, graph_matrix, matrix_graph
+from bo_nas.encodings._nb101 import check_edge_budget, check_matrix, graph_matrix, matrix_graph
 from bo_nas.encodings._tw_features import depth_ordered_slots
 
 from ._base import SearchSpace
@@ -34,7 +34,8 @@ def flat_tree(ops: Sequence[str]) -> OpTree:
 
 class CellSpace(SearchSpace):
     r"""A cell of ``n_nodes`` nodes (input, ``n_nodes - 2`` op nodes, output) whose edges
-    go from lower to higher node index, with at most ``max_edges`` edges.
+    go from lower to higher node index, with at most ``max_edges`` live edges (edges
+    into or out of dead nodes are pruned before counting, as in NAS-Bench-101).
 
     Args:
         ops: The op labels a node may carry.
@@ -91,7 +92,7 @@ class CellSpace(SearchSpace):
         m, ops_t = check_matrix(
             matrix, ops, max_nodes=self.n_nodes, max_edges=self.max_edges, known_ops=self.ops
         )
-        return Architecture(matrix_graph(m, ops_t))
+        return check_edge_budget(Architecture(matrix_graph(m, ops_t)), self.max_edges)
 
     def to_matrix(self, arch: Architecture) -> tuple[np.ndarray, tuple[str, ...]]:
         """Matrix and ops of a cell of this space, nodes in their given order."""
@@ -108,13 +109,11 @@ class CellSpace(SearchSpace):
             )
         m, ops = graph_matrix(arch)
         check_matrix(m, ops, max_nodes=self.n_nodes, max_edges=self.max_edges, known_ops=self.ops)
-        return arch
+        return check_edge_budget(arch, self.max_edges)
 
     def _try(self, m: np.ndarray, ops: Sequence[str]) -> Architecture | None:
-        if int(m.sum()) > self.max_edges:
-            return None
         try:
-            return Architecture(matrix_graph(m, ops))
+            return check_edge_budget(Architecture(matrix_graph(m, ops)), self.max_edges)
         except InvalidArchitectureError:
             return None
 

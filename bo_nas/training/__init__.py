@@ -1,0 +1,1 @@
+"""Training architectures as PyTorch networks."""
