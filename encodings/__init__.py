@@ -1,6 +1,7 @@
 """From architectures to numbers: the DAG type, cell conversions and TW feature maps."""
 
 from ._architecture import INPUT, OUTPUT, Architecture
+from ._categorical import CategoricalEncoder
 from ._errors import BoNasError, InvalidArchitectureError
 from ._nb101 import NB101_OPS, decode_nb101_key, nb101_architecture
 from ._nb201 import (
@@ -21,6 +22,7 @@ __all__ = [
     "NB201_OPS",
     "OUTPUT",
     "Architecture",
+    "CategoricalEncoder",
     "BoNasError",
     "InvalidArchitectureError",
     "InvalidOpTreeError",

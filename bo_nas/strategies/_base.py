@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from bo_nas.campaign._history import History
+from bo_nas._history import History
 from bo_nas.encodings import Architecture
 from bo_nas.spaces import SearchSpace
 
@@ -26,8 +26,10 @@ class Strategy(ABC):
 
     All randomness must come from the ``rng`` passed to `propose` (derive torch
     generators from it), so that one seed fixes a whole campaign and a resumed campaign
-    repeats the same proposals. Strategies hold no state that cannot be rebuilt from
-    the history: a resumed campaign calls `setup` on a fresh instance.
+    repeats the same proposals. A strategy's state is either rebuilt from the history
+    or returned by `get_state` (JSON-compatible), which the campaign stores after every
+    proposal and hands back through `set_state` on resume, on a fresh instance after
+    `setup`.
     """
 
     #: Name in configs, stores and benchmark tables.
@@ -45,6 +47,13 @@ class Strategy(ABC):
 
     def after_trial(self, history: History, trial_number: int) -> None:  # noqa: B027
         """Hook called after a trial completes or fails."""
+
+    def get_state(self) -> dict[str, Any]:
+        """State that affects future proposals and is not in the history (default none)."""
+        return {}
+
+    def set_state(self, state: dict[str, Any]) -> None:  # noqa: B027
+        """Restore what `get_state` returned."""
 
     def to_config(self) -> dict[str, Any]:
         """JSON-compatible settings, stored with the campaign."""

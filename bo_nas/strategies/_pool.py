@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from bo_nas.campaign._history import History
+from bo_nas._history import History
 from bo_nas.encodings import Architecture
 from bo_nas.spaces import SearchSpace
 

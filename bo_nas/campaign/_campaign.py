@@ -1,0 +1,350 @@
+"""`Campaign`: ask/tell over a search space, persisted as it happens."""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import traceback
+from collections.abc import Callable
+from concurrent.futures import FIRST_COMPLETED, Executor, Future, wait
+from typing import Any
+
+import numpy as np
+
+from bo_nas.encodings import Architecture
+from bo_nas.evaluators import EvaluationError, EvaluationResult, Evaluator
+from bo_nas.spaces import SearchSpace
+from bo_nas.strategies import Strategy
+
+from ._executors import InlineExecutor
+from bo_nas._history import History, Trial, TrialState
+from ._store import CampaignStore, StoreError
+
+logger = logging.getLogger(__name__)
+
+
+def _evaluate(evaluator: Evaluator, arch: Architecture) -> dict[str, Any]:
+    """Run one evaluation; never raises, so the outcome always reaches the campaign."""
+    try:
+        result = evaluator.evaluate(arch)
+        if not isinstance(result, EvaluationResult):
+            raise EvaluationError(
+                f"evaluator returned {type(result).__name__}, expected EvaluationResult"
+            )
+        return {"ok": True, "result": result.to_dict()}
+    except Exception as exc:
+        return {
+            "ok": False,
+            "error": f"{type(exc).__name__}: {exc}",
+            "traceback": traceback.format_exc(limit=5),
+        }
+
+
+class Campaign:
+    r"""A search: proposals from a strategy, results from an evaluator, all in a store.
+
+    ``ask`` and ``tell`` are the primitives; ``run`` loops them over an executor. Every
+    proposal and every result is committed to the store as it happens, so a campaign
+    killed at any point continues with `Campaign.resume`, losing nothing and
+    evaluating nothing twice; with the same seed the sequence of proposals is the same
+    with or without the interruption.
+
+    Args:
+        space: The search space.
+        evaluator: Measures architectures (tabular benchmark or training).
+        strategy: Decides what to evaluate.
+        seed: Fixes every random choice of the campaign.
+        store: Path of the SQLite store to create; ``None`` keeps it in memory.
+        max_retries: Evaluations re-run after a failure before the trial is recorded as
+            failed (a worker that died counts as a failure).
+
+    Example:
+        >>> campaign = Campaign(NB201Space(), NB201Benchmark("cifar10"), GPStrategy(),
+        ...                     seed=0, store="run.sqlite")          # doctest: +SKIP
+        >>> campaign.run(budget=100)                                  # doctest: +SKIP
+        >>> campaign.best.arch, campaign.best.result.test_accuracy    # doctest: +SKIP
+    """
+
+    def __init__(
+        self,
+        space: SearchSpace,
+        evaluator: Evaluator,
+        strategy: Strategy,
+        *,
+        seed: int = 0,
+        store: str | os.PathLike[str] | None = None,
+        max_retries: int = 0,
+        _store: CampaignStore | None = None,
+    ) -> None:
+        if not isinstance(space, SearchSpace):
+            raise ValueError(f"space: expected a SearchSpace, got {type(space).__name__}")
+        if not isinstance(evaluator, Evaluator):
+            raise ValueError(f"evaluator: expected an Evaluator, got {type(evaluator).__name__}")
+        if not isinstance(strategy, Strategy):
+            raise ValueError(f"strategy: expected a Strategy, got {type(strategy).__name__}")
+        if not isinstance(seed, (int, np.integer)) or isinstance(seed, bool) or seed < 0:
+            raise ValueError(f"seed: expected a non-negative integer, got {seed!r}")
+        if not isinstance(max_retries, int) or max_retries < 0:
+            raise ValueError(f"max_retries: expected an integer >= 0, got {max_retries!r}")
+        self.space = space
+        self.evaluator = evaluator
+        self.strategy = strategy
+        self.seed = int(seed)
+        self.max_retries = max_retries
+        if _store is None:
+            config = {
+                "space": space.to_config(),
+                "evaluator": evaluator.to_config(),
+                "strategy": strategy.to_config(),
+                "seed": self.seed,
+                "max_retries": max_retries,
+            }
+            _store = CampaignStore(":memory:" if store is None else store, config)
+        self.store = _store
+        self._rng = np.random.default_rng(self.seed)
+        state = self.store.rng_state
+        if state is not None:
+            self._rng.bit_generator.state = state
+        strategy.setup(space)
+        strategy.set_state(self.store.strategy_state)
+        self._trials: list[Trial] = list(self.store.trials())
+
+    # --- construction -------------------------------------------------------------------
+
+    @classmethod
+    def resume(
+        cls,
+        path: str | os.PathLike[str],
+        *,
+        evaluator: Evaluator | None = None,
+        strategy: Strategy | None = None,
+    ) -> Campaign:
+        """Reopen a store and continue where it stopped.
+
+        The space, evaluator and strategy are rebuilt from the stored configuration
+        unless given (pass your own evaluator when it is not one bo-nas can rebuild).
+        """
+        from bo_nas._registry import evaluator_from_config, strategy_from_config
+        from bo_nas.spaces import space_from_config
+
+        store = CampaignStore(path)
+        try:
+            config = store.config
+            space = space_from_config(config["space"])
+            evaluator = evaluator or evaluator_from_config(config["evaluator"])
+            strategy = strategy or strategy_from_config(config["strategy"])
+            return cls(
+                space, evaluator, strategy, seed=config["seed"],
+                max_retries=config.get("max_retries", 0), _store=store,
+            )
+        except BaseException:
+            store.close()
+            raise
+
+    def close(self) -> None:
+        """Release the store (and its lock)."""
+        self.store.close()
+
+    def __enter__(self) -> Campaign:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # --- views --------------------------------------------------------------------------
+
+    @property
+    def history(self) -> History:
+        return History(self._trials)
+
+    @property
+    def best(self) -> Trial | None:
+        """The complete trial with the best validation accuracy."""
+        return self.history.best()
+
+    def trial(self, number: int) -> Trial:
+        try:
+            return self._trials[number]
+        except IndexError:
+            raise ValueError(f"no trial number {number} (campaign has {len(self._trials)})") from None
+
+    # --- ask / tell ---------------------------------------------------------------------
+
+    def ask(self, n: int = 1) -> list[Trial]:
+        """Propose ``n`` architectures (pending ones are taken into account).
+
+        The proposals are committed as pending trials before they are returned. Fewer
+        than ``n`` come back only when the strategy finds no new architecture.
+        """
+        if not isinstance(n, int) or n < 1:
+            raise ValueError(f"n: expected an integer >= 1, got {n!r}")
+        history = self.history
+        archs = self.strategy.propose(history, n, self._rng)
+        seen = set(history.keys)
+        unique: list[Architecture] = []
+        for a in archs[:n]:
+            self.space.validate(a)
+            if a.key in seen:
+                raise StoreError(
+                    f"strategy {self.strategy.name!r} proposed {a!r}, already in the campaign"
+                )
+            seen.add(a.key)
+            unique.append(a)
+        numbers = self.store.add_proposals(
+            unique, self._rng.bit_generator.state, self.strategy.get_state()
+        )
+        new = [Trial(k, a, TrialState.PENDING) for k, a in zip(numbers, unique)]
+        self._trials.extend(new)
+        for t in new:
+            logger.debug("proposed trial %d: %r", t.number, t.arch)
+        return new
+
+    def tell(self, trial: Trial | int, outcome: EvaluationResult | BaseException | str) -> Trial:
+        """Record the outcome of a pending trial: a result, or an exception/message (failure).
+
+        A result with a non-finite accuracy is recorded as a failure.
+        """
+        number = trial.number if isinstance(trial, Trial) else int(trial)
+        current = self.trial(number)
+        if current.state is not TrialState.PENDING:
+            raise ValueError(f"trial {number} is already {current.state.value}")
+        if isinstance(outcome, EvaluationResult):
+            self.store.record_result(number, outcome)
+            new = Trial(number, current.arch, TrialState.COMPLETE, outcome, None, current.attempts)
+            logger.info("trial %d: val %.3f%%", number, outcome.val_accuracy)
+        else:
+            message = (
+                outcome if isinstance(outcome, str) else f"{type(outcome).__name__}: {outcome}"
+            )
+            self.store.record_failure(number, message)
+            new = Trial(number, current.arch, TrialState.FAILED, None, message, current.attempts)
+            logger.warning("trial %d failed: %s", number, message)
+        self._trials[number] = new
+        self.strategy.after_trial(self.history, number)
+        return new
+
+    # --- the loop -----------------------------------------------------------------------
+
+    def run(
+        self,
+        budget: int,
+        *,
+        batch_size: int = 1,
+        executor: Executor | None = None,
+        asynchronous: bool = False,
+        callback: Callable[[Trial], None] | None = None,
+    ) -> History:
+        """Evaluate until ``budget`` trials have finished (complete or failed).
+
+        Args:
+            budget: Total finished trials wanted, counting those already in the store.
+            batch_size: Evaluations in flight at once.
+            executor: Where evaluations run (any ``concurrent.futures.Executor``; the
+                evaluator must then be picklable). ``None`` runs them in this process.
+            asynchronous: Propose a new architecture whenever one evaluation finishes
+                (conditioning on the pending ones) instead of waiting for the batch.
+            callback: Called with each finished trial (progress display).
+
+        Returns:
+            The history. Pending trials left by an interruption are evaluated first.
+        """
+        if not isinstance(budget, int) or budget < 0:
+            raise ValueError(f"budget: expected a non-negative integer, got {budget!r}")
+        if not isinstance(batch_size, int) or batch_size < 1:
+            raise ValueError(f"batch_size: expected an integer >= 1, got {batch_size!r}")
+        pool = executor or InlineExecutor()
+        in_flight: dict[Future[dict[str, Any]], int] = {}
+        try:
+            while True:
+                history = self.history
+                finished = len(history.complete) + len(history.failed)
+                if finished >= budget and not in_flight:
+                    break
+                if not in_flight or asynchronous:
+                    self._fill(in_flight, pool, budget, batch_size)
+                if not in_flight:
+                    break  # the strategy has nothing left to propose
+                done, _ = wait(
+                    list(in_flight),
+                    return_when=FIRST_COMPLETED if asynchronous else "ALL_COMPLETED",
+                )
+                for fut in sorted(done, key=lambda f: in_flight[f]):
+                    number = in_flight.pop(fut)
+                    trial = self._collect(number, fut, pool, in_flight)
+                    if trial is not None and callback is not None:
+                        callback(trial)
+        finally:
+            for fut in in_flight:
+                fut.cancel()
+        return self.history
+
+    def _fill(
+        self,
+        in_flight: dict[Future[dict[str, Any]], int],
+        pool: Executor,
+        budget: int,
+        batch_size: int,
+    ) -> None:
+        history = self.history
+        busy = set(in_flight.values())
+        waiting = [t for t in history.pending if t.number not in busy]
+        finished = len(history.complete) + len(history.failed)
+        free = batch_size - len(in_flight)
+        for t in waiting[:free]:
+            self._submit(t.number, pool, in_flight)
+        free = batch_size - len(in_flight)
+        room = budget - finished - len(history.pending)
+        if free > 0 and room > 0 and not waiting[free:]:
+            for t in self.ask(min(free, room)):
+                self._submit(t.number, pool, in_flight)
+
+    def _submit(
+        self, number: int, pool: Executor, in_flight: dict[Future[dict[str, Any]], int]
+    ) -> None:
+        attempts = self.store.mark_started(number)
+        t = self._trials[number]
+        self._trials[number] = Trial(t.number, t.arch, t.state, t.result, t.error, attempts)
+        in_flight[pool.submit(_evaluate, self.evaluator, t.arch)] = number
+
+    def _collect(
+        self,
+        number: int,
+        fut: Future[dict[str, Any]],
+        pool: Executor,
+        in_flight: dict[Future[dict[str, Any]], int],
+    ) -> Trial | None:
+        try:
+            outcome = fut.result()
+        except Exception as exc:  # the worker itself died or the task was lost
+            outcome = {"ok": False, "error": f"worker lost: {type(exc).__name__}: {exc}"}
+        if outcome["ok"]:
+            try:
+                result = EvaluationResult.from_dict(outcome["result"])
+            except (EvaluationError, KeyError, TypeError) as exc:
+                outcome = {"ok": False, "error": f"invalid result: {exc}"}
+            else:
+                return self.tell(number, result)
+        attempts = self._trials[number].attempts
+        if attempts <= self.max_retries:
+            logger.warning(
+                "trial %d attempt %d failed (%s); retrying", number, attempts, outcome["error"]
+            )
+            try:
+                self._submit(number, pool, in_flight)
+                return None
+            except RuntimeError as exc:  # a broken pool accepts nothing more
+                outcome = {"ok": False, "error": f"{outcome['error']}; retry impossible: {exc}"}
+        return self.tell(number, outcome["error"])
+
+
+def incumbent_curve(history: History, key: str = "val_accuracy") -> np.ndarray:
+    """Best validation accuracy after each finished trial (NaN before the first result)."""
+    best = -math.inf
+    out = []
+    for t in history:
+        if t.state is TrialState.COMPLETE and t.result is not None:
+            best = max(best, t.result.val_accuracy)
+        if t.state is not TrialState.PENDING:
+            out.append(best if best > -math.inf else math.nan)
+    return np.asarray(out)

@@ -1,0 +1,188 @@
+"""A 500-cell sample of NAS-Bench-101, answered from NASLib's table.
+
+Too small for a search (the space has 423k cells), but enough to measure how well a
+surrogate ranks NB-101 cells.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from bo_nas.encodings import Architecture, InvalidArchitectureError, decode_nb101_key
+from bo_nas.spaces import NB101Space
+
+from ._base import EvaluationError, EvaluationResult, Evaluator
+from ._tables import (
+    BenchmarkTableError,
+    cached,
+    data_file,
+    parse_accuracy,
+    parse_number,
+    resolve_data_dir,
+)
+
+_FILE = "nb101_500_cifar10.json"
+
+
+@dataclass(frozen=True)
+class _Entry:
+    arch: Architecture
+    val: float
+    params: float
+    flops: float
+    n_seeds: int
+    n_entries: int
+
+
+def _parse_key(path: Path, key: str) -> tuple[int, ...]:
+    t = key.strip()
+    try:
+        if not (t.startswith("(") and t.endswith(")")):
+            raise ValueError
+        return tuple(int(c) for c in t[1:-1].split(","))
+    except ValueError:
+        raise BenchmarkTableError(
+            f"{path}, entry {key!r}: expected a tuple of 56 integers (7x7 matrix, 7 op codes)"
+        ) from None
+
+
+def _read_nb101(path: Path) -> dict[str, _Entry]:
+    try:
+        with open(path, encoding="utf-8") as fh:
+            data = json.load(fh)
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise BenchmarkTableError(f"{path}: not valid JSON ({exc})") from None
+    try:
+        table = data["nasbench101"]["cifar10"]
+        if not isinstance(table, dict) or not table:
+            raise TypeError
+    except (KeyError, TypeError):
+        raise BenchmarkTableError(
+            f"{path}: expected {{'nasbench101': {{'cifar10': {{KEY: {{val_accuracy, ...}}}}}}}} "
+            "with at least one cell"
+        ) from None
+    space = NB101Space()
+    groups: dict[str, list[tuple[Architecture, float, float, float]]] = {}
+    for key, entry in table.items():
+        where = f"entry {key!r}"
+        try:
+            arch = space.from_matrix(*decode_nb101_key(_parse_key(path, key)))
+        except InvalidArchitectureError as exc:
+            raise BenchmarkTableError(f"{path}, {where}: not an NB-101 cell ({exc})") from None
+        if not isinstance(entry, dict):
+            raise BenchmarkTableError(f"{path}, {where}: expected an object, got {entry!r}")
+        missing = [c for c in ("val_accuracy", "params", "flops") if c not in entry]
+        if missing:
+            raise BenchmarkTableError(f"{path}, {where}: missing fields {missing}")
+        groups.setdefault(arch.key, []).append((
+            arch,
+            parse_accuracy(path, where, "val_accuracy", entry["val_accuracy"]),
+            parse_number(path, where, "params", entry["params"]),
+            parse_number(path, where, "flops", entry["flops"]),
+        ))
+    out: dict[str, _Entry] = {}
+    for key, rows in groups.items():
+        seeds = sorted({round(r[1], 9) for r in rows})
+        sizes = sorted({(r[2], r[3]) for r in rows})
+        out[key] = _Entry(
+            arch=rows[0][0],
+            val=float(np.mean(seeds)),
+            params=float(np.mean([s[0] for s in sizes])),
+            flops=float(np.mean([s[1] for s in sizes])),
+            n_seeds=len(seeds),
+            n_entries=len(rows),
+        )
+    return out
+
+
+class NB101Benchmark(Evaluator):
+    r"""NAS-Bench-101 results for the cells of a 500-entry CIFAR-10 sample.
+
+    The file (``<data_dir>/nb101/nb101_500_cifar10.json``, from NASLib) lists 500
+    adjacency matrices; many are isomorphic copies of one network (unpruned or
+    relabelled), each carrying the 108-epoch validation accuracy of one training seed.
+    Entries are grouped by `Architecture.key` (the canonical hash of the pruned graph),
+    giving 292 distinct networks. A network's ``val_accuracy`` is the mean of its
+    *distinct* accuracies, one per seed seen, so a seed repeated over many copies does
+    not weigh more than the others. ``params`` and ``flops`` (millions) are NASLib's;
+    for 3 networks the copies disagree slightly (NASLib measured them on the unpruned
+    matrices) and the mean of the distinct values is reported. There is no test split:
+    ``test_accuracy`` is ``None``.
+
+    Args:
+        data_dir: Folder holding ``nb101/``; `$BO_NAS_DATA_DIR` when omitted.
+
+    Raises:
+        BenchmarkFileNotFoundError: for a missing data directory or file.
+        BenchmarkTableError: for a malformed file or entry.
+    """
+
+    kind = "nb101_table"
+
+    def __init__(self, data_dir: str | os.PathLike[str] | None = None) -> None:
+        self._data_dir_arg = None if data_dir is None else os.fspath(data_dir)
+        self._root = resolve_data_dir(data_dir)
+        self._path = data_file(self._root, "nb101", _FILE,
+                               "NASLib's NB-101 sample {nasbench101: {cifar10: {KEY: ...}}}")
+        self._entries: dict[str, _Entry] | None = None
+        self._load()
+
+    def _load(self) -> dict[str, _Entry]:
+        if self._entries is None:
+            path = self._path
+            self._entries = cached("nb101-json", [path], lambda: _read_nb101(path))
+        return self._entries
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = self.__dict__.copy()
+        state["_entries"] = None
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+
+    def evaluate(self, arch: Architecture) -> EvaluationResult:
+        """The sample's result for a cell (any isomorphic copy of a sampled network).
+
+        Raises:
+            EvaluationError: when the cell is not one of the sampled networks.
+        """
+        if not isinstance(arch, Architecture):
+            raise EvaluationError(f"expected an Architecture, got {type(arch).__name__}")
+        entry = self._load().get(arch.key)
+        if entry is None:
+            raise EvaluationError(f"{arch!r} is not in the NB-101 sample {self._path}")
+        return EvaluationResult(
+            val_accuracy=entry.val,
+            costs={"params": entry.params, "flops": entry.flops},
+            info={"key": arch.key, "n_seeds": entry.n_seeds},
+        )
+
+    def all_results(self) -> tuple[list[Architecture], np.ndarray]:
+        """The distinct networks of the sample and their ``val_accuracy``, shape `n`."""
+        entries = list(self._load().values())
+        return [e.arch for e in entries], np.array([e.val for e in entries])
+
+    def __len__(self) -> int:
+        return len(self._load())
+
+    def to_config(self) -> dict[str, Any]:
+        """Settings to rebuild this evaluator; ``data_dir`` only when given explicitly."""
+        return {"kind": self.kind, "data_dir": self._data_dir_arg}
+
+    @classmethod
+    def from_config(cls, config: Mapping[str, Any]) -> NB101Benchmark:
+        """Rebuild from `to_config` output."""
+        if not isinstance(config, Mapping) or config.get("kind", cls.kind) != cls.kind:
+            raise ValueError(f"evaluator config: expected kind {cls.kind!r}, got {config!r}")
+        return cls(config.get("data_dir"))
+
+    def __repr__(self) -> str:
+        return "NB101Benchmark()"

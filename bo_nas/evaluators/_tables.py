@@ -1,0 +1,272 @@
+"""Reading benchmark tables: where the files are, and checking them row by row.
+
+Every tabular evaluator reads its files through this module, so every bad file meets
+the same errors: `BenchmarkFileNotFoundError` for a file or folder that is not there,
+`BenchmarkTableError` for one whose columns or rows are wrong. Both name the file, and
+row errors name the line (1-based, the header being line 1).
+
+Parsed tables are cached in-process, keyed by the file's path and its size and
+modification time, so constructing many evaluators (or one per worker task) reads each
+file once, and a file rewritten on disk is read again.
+"""
+
+from __future__ import annotations
+
+import csv
+import functools
+import math
+import os
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
+from typing import TypeVar
+
+from bo_nas.encodings import BoNasError, InvalidArchitectureError, format_nb201, parse_nb201
+
+#: Environment variable naming the benchmark data directory when no argument does.
+DATA_DIR_ENV = "BO_NAS_DATA_DIR"
+
+T = TypeVar("T")
+
+
+class BenchmarkDataError(BoNasError):
+    """Benchmark data could not be found or read."""
+
+
+class BenchmarkFileNotFoundError(BenchmarkDataError, FileNotFoundError):
+    """A benchmark data folder or file is missing."""
+
+
+class BenchmarkTableError(BenchmarkDataError, ValueError):
+    """A benchmark file has other columns than expected or a bad row."""
+
+
+def resolve_data_dir(data_dir: str | os.PathLike[str] | None) -> Path:
+    """The benchmark data directory: ``data_dir`` if given, else `$BO_NAS_DATA_DIR`.
+
+    Raises:
+        BenchmarkFileNotFoundError: when neither names a directory, or the one named
+            is not an existing directory.
+    """
+    if data_dir is None:
+        env = os.environ.get(DATA_DIR_ENV, "").strip()
+        if not env:
+            raise BenchmarkFileNotFoundError(
+                f"no benchmark data directory: pass data_dir=... or set ${DATA_DIR_ENV}"
+            )
+        path, origin = Path(env), f"${DATA_DIR_ENV}"
+    else:
+        path, origin = Path(data_dir), "data_dir"
+    path = path.expanduser()
+    if not path.is_dir():
+        raise BenchmarkFileNotFoundError(
+            f"benchmark data directory {str(path)!r} (from {origin}) does not exist or is "
+            "not a directory"
+        )
+    return path.resolve()
+
+
+def data_file(root: Path, subdir: str, name: str, what: str) -> Path:
+    """``root/subdir/name``, which must exist.
+
+    Args:
+        root: The resolved data directory.
+        subdir: Benchmark folder inside it (``nb201``, ``nb101``).
+        name: File name.
+        what: What the file holds, for the error message.
+
+    Raises:
+        BenchmarkFileNotFoundError: naming the expected path and content.
+    """
+    path = root / subdir / name
+    if not path.is_file():
+        raise BenchmarkFileNotFoundError(
+            f"benchmark file {str(path)!r} not found: expected {what} "
+            f"(see the data README for the format)"
+        )
+    return path
+
+
+# --- cache ---------------------------------------------------------------------------
+
+_CACHE: dict[tuple, object] = {}
+_LOCK = threading.RLock()
+
+
+def _signature(path: Path) -> tuple[str, int, int]:
+    st = path.stat()
+    return (str(path), st.st_size, st.st_mtime_ns)
+
+
+def cached(kind: str, paths: Sequence[Path], load: Callable[[], T], *extra: object) -> T:
+    """``load()`` once per (kind, files' path/size/mtime, extra); later calls reuse it.
+
+    The cached value must be treated as read-only by callers.
+    """
+    key = (kind, tuple(_signature(p) for p in paths), extra)
+    with _LOCK:
+        if key in _CACHE:
+            return _CACHE[key]  # type: ignore[return-value]
+        value = load()
+        _CACHE[key] = value
+        return value
+
+
+def clear_cache() -> None:
+    """Forget every parsed table (the next evaluator reads its files again)."""
+    with _LOCK:
+        _CACHE.clear()
+
+
+# --- CSV rows and cells --------------------------------------------------------------
+
+
+def read_csv(path: Path, columns: Sequence[str]) -> Iterator[tuple[int, dict[str, str]]]:
+    """Rows of a CSV file whose header must hold exactly ``columns`` (in any order).
+
+    Yields:
+        ``(line, row)``: the 1-based line number where the row starts and the row as a
+        mapping from column name to text.
+
+    Raises:
+        BenchmarkTableError: for an empty file, a header with missing or unexpected
+            columns, or a row with the wrong number of fields.
+    """
+    with open(path, newline="", encoding="utf-8") as fh:
+        reader = csv.reader(fh)
+        try:
+            header = next(reader)
+        except StopIteration:
+            raise BenchmarkTableError(
+                f"{path}: empty file, expected a header with columns {list(columns)}"
+            ) from None
+        except csv.Error as exc:
+            raise BenchmarkTableError(f"{path}, line 1: not a CSV header ({exc})") from None
+        header = [h.strip() for h in header]
+        missing = [c for c in columns if c not in header]
+        unexpected = [h for h in header if h not in columns]
+        duplicated = sorted({h for h in header if header.count(h) > 1})
+        if missing or unexpected or duplicated:
+            parts = []
+            if missing:
+                parts.append(f"missing {missing}")
+            if unexpected:
+                parts.append(f"unexpected {unexpected}")
+            if duplicated:
+                parts.append(f"repeated {duplicated}")
+            raise BenchmarkTableError(
+                f"{path}: columns {header} do not match the expected columns "
+                f"{list(columns)} ({'; '.join(parts)})"
+            )
+        line = reader.line_num + 1
+        while True:
+            try:
+                fields = next(reader)
+            except StopIteration:
+                return
+            except csv.Error as exc:
+                raise BenchmarkTableError(f"{path}, line {line}: malformed CSV ({exc})") from None
+            if fields:
+                if len(fields) != len(header):
+                    raise BenchmarkTableError(
+                        f"{path}, line {line}: expected {len(header)} fields "
+                        f"({header}), got {len(fields)}"
+                    )
+                yield line, dict(zip(header, fields))
+            line = reader.line_num + 1
+
+
+def parse_accuracy(path: Path, where: str, column: str, text: object) -> float:
+    """A finite percentage in [0, 100] from a table cell.
+
+    Args:
+        path: The file, for the message.
+        where: ``"line 17"`` or an entry name, for the message.
+        column: Column or field name.
+        text: The cell (text or a JSON number).
+
+    Raises:
+        BenchmarkTableError: for a non-number, NaN, infinity or a value outside [0, 100].
+    """
+    value = parse_number(path, where, column, text)
+    if not 0.0 <= value <= 100.0:
+        raise BenchmarkTableError(
+            f"{path}, {where}: {column!r} must be a percentage in [0, 100], got {value!r}"
+        )
+    return value
+
+
+def parse_number(path: Path, where: str, column: str, text: object) -> float:
+    """A finite float from a table cell; `BenchmarkTableError` otherwise."""
+    if isinstance(text, bool):
+        raise BenchmarkTableError(f"{path}, {where}: {column!r} must be a number, got {text!r}")
+    try:
+        value = float(text)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        raise BenchmarkTableError(
+            f"{path}, {where}: {column!r} must be a number, got {text!r}"
+        ) from None
+    if not math.isfinite(value):
+        raise BenchmarkTableError(
+            f"{path}, {where}: {column!r} is {value!r}, expected a finite number"
+        )
+    return value
+
+
+def parse_index(path: Path, where: str, column: str, text: str, size: int) -> int:
+    """An integer in ``[0, size)`` from a table cell; `BenchmarkTableError` otherwise."""
+    try:
+        value = int(text.strip())
+    except ValueError:
+        raise BenchmarkTableError(
+            f"{path}, {where}: {column!r} must be an integer, got {text!r}"
+        ) from None
+    if not 0 <= value < size:
+        raise BenchmarkTableError(
+            f"{path}, {where}: {column!r} must be in [0, {size}), got {value}"
+        )
+    return value
+
+
+def parse_nb201_cell(path: Path, where: str, column: str, text: object) -> tuple[str, ...]:
+    """The 6 edge ops of an NB-201 string in a table cell; `BenchmarkTableError` otherwise."""
+    try:
+        if isinstance(text, str):
+            return _parse_nb201_cached(text)
+        return parse_nb201(text)  # type: ignore[arg-type]
+    except InvalidArchitectureError as exc:
+        raise BenchmarkTableError(f"{path}, {where}: {column!r}: {exc}") from None
+
+
+@functools.lru_cache(maxsize=1 << 16)
+def _parse_nb201_cached(text: str) -> tuple[str, ...]:
+    # Every table repeats the same 15,625 strings; errors are not cached.
+    return parse_nb201(text)
+
+
+def nb201_key(ops: Sequence[str]) -> str:
+    """The official string of 6 edge ops: the key of every NB-201 table."""
+    return format_nb201(ops)
+
+
+def check_chance_level(
+    path: Path, where: str, column: str, value: float, n_classes: int, dataset: str
+) -> None:
+    """Raise unless a disconnected cell's accuracy is at the dataset's chance level.
+
+    A cell with no input → output path outputs a constant, so its accuracy is the share
+    of one class: 100 / ``n_classes`` % on a balanced split (CIFAR-10's 25k validation
+    half gives 9.71 %). A table of another dataset has another chance level, which is how
+    a wrong file is caught row by row. The tolerance is 15 % of the chance level: enough
+    for split imbalance, small enough to tell 100 classes (1 %) from 120 (0.83 %).
+
+    Raises:
+        BenchmarkTableError: naming the file, row, value and expected level.
+    """
+    chance = 100.0 / n_classes
+    if abs(value - chance) > 0.15 * chance:
+        raise BenchmarkTableError(
+            f"{path}, {where}: {column!r} of a cell with no input-output path is "
+            f"{value:.4g} %, but chance level for {dataset} ({n_classes} classes) is "
+            f"{chance:.4g} %: is this a table of another dataset?"
+        )
