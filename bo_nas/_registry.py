@@ -39,20 +39,30 @@ def strategy_from_config(config: Mapping[str, Any]) -> Strategy:
     """Inverse of ``Strategy.to_config``; ``ValueError`` names an unknown strategy."""
     _load_builtins()
     name = config.get("name") if isinstance(config, Mapping) else None
-    if name not in _STRATEGIES:
+    if not isinstance(name, str) or name not in _STRATEGIES:
         raise ValueError(
             f"strategy config: unknown strategy {name!r} (known: {sorted(_STRATEGIES)})"
         )
-    return _STRATEGIES[name]({k: v for k, v in config.items() if k != "name"})
+    settings = {k: v for k, v in config.items() if k != "name"}
+    try:
+        return _STRATEGIES[name](settings)
+    except (TypeError, OverflowError) as exc:
+        # A stored setting the factory does not take (renamed, misspelt, wrong type), or
+        # an integer too large for the float it stands for.
+        raise ValueError(f"strategy config {name!r}: bad settings {settings!r} ({exc})") from exc
 
 
 def evaluator_from_config(config: Mapping[str, Any]) -> Evaluator:
     """Inverse of ``Evaluator.to_config`` (keyed by its ``kind``)."""
     _load_builtins()
     kind = config.get("kind") if isinstance(config, Mapping) else None
-    if kind not in _EVALUATORS:
+    if not isinstance(kind, str) or kind not in _EVALUATORS:
         raise ValueError(
             f"evaluator config: unknown evaluator kind {kind!r} (known: {sorted(_EVALUATORS)}); "
             "pass evaluator= to Campaign.resume for your own evaluator"
         )
-    return _EVALUATORS[kind]({k: v for k, v in config.items() if k != "kind"})
+    settings = {k: v for k, v in config.items() if k != "kind"}
+    try:
+        return _EVALUATORS[kind](settings)
+    except (TypeError, OverflowError) as exc:
+        raise ValueError(f"evaluator config {kind!r}: bad settings {settings!r} ({exc})") from exc

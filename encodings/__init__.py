@@ -13,7 +13,9 @@ from ._nb201 import (
     parse_nb201,
 )
 from ._op_tree import InvalidOpTreeError, OpTree
+from ._path_encoding import PathEncoder, count_paths, op_paths
 from ._tw_features import TWEncoder, tw_features
+from ._wl import WLFeaturizer, wl_label_counts
 
 __all__ = [
     "INPUT",
@@ -27,11 +29,17 @@ __all__ = [
     "InvalidArchitectureError",
     "InvalidOpTreeError",
     "OpTree",
+    "PathEncoder",
     "TWEncoder",
+    "WLFeaturizer",
+    "count_paths",
     "decode_nb101_key",
     "format_nb201",
+    "nb101_architecture",
     "nb201_architecture",
     "nb201_canonical_ops",
+    "op_paths",
     "parse_nb201",
     "tw_features",
+    "wl_label_counts",
 ]

@@ -208,14 +208,23 @@ class Architecture:
         meta = data.get("meta")
         if meta is not None and not isinstance(meta, Mapping):
             raise InvalidArchitectureError("architecture JSON: 'meta' must be an object")
-        return cls(g, meta, allow_disconnected=bool(data.get("disconnected", False)))
+        disconnected = data.get("disconnected", False)
+        if not isinstance(disconnected, bool):
+            raise InvalidArchitectureError(
+                f"architecture JSON: 'disconnected' must be true or false, got {disconnected!r}"
+            )
+        return cls(g, meta, allow_disconnected=disconnected)
 
     @classmethod
     def from_json(cls, text: str) -> Architecture:
         try:
             data = json.loads(text)
-        except (json.JSONDecodeError, TypeError) as exc:
+        except (ValueError, TypeError) as exc:
+            # ValueError covers JSONDecodeError, undecodable bytes and integers longer
+            # than Python's int-conversion limit.
             raise InvalidArchitectureError(f"architecture JSON: not valid JSON ({exc})") from exc
+        except RecursionError:
+            raise InvalidArchitectureError("architecture JSON: nested too deeply") from None
         return cls.from_dict(data)
 
     @classmethod

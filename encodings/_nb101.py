@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Sequence
 
 import networkx as nx
@@ -55,6 +56,9 @@ def check_matrix(matrix: object, ops: object, *, max_nodes: int, max_edges: int,
     if isinstance(ops, (str, bytes)) or not isinstance(ops, Sequence):
         raise InvalidArchitectureError(f"ops: expected a list of op names, got {ops!r}")
     ops = tuple(ops)
+    bad = [op for op in ops if not isinstance(op, str)]
+    if bad:
+        raise InvalidArchitectureError(f"ops: every op must be a string, got {bad[0]!r}")
     if len(ops) != n:
         raise InvalidArchitectureError(f"ops: expected {n} ops for a {n}x{n} matrix, got {len(ops)}")
     if ops[0] != INPUT or ops[-1] != OUTPUT:
@@ -107,11 +111,19 @@ def nb101_architecture(matrix: object, ops: object) -> Architecture:
 
 def decode_nb101_key(key: Sequence[int]) -> tuple[np.ndarray, tuple[str, ...]]:
     """Matrix and ops from NASLib's 56-integer key (7x7 row-major + 7 op codes)."""
-    key = tuple(key)
+    try:
+        key = tuple(operator.index(c) for c in key)
+    except TypeError:
+        raise InvalidArchitectureError(
+            f"NB-101 key: expected a sequence of 56 integers, got {key!r}"
+        ) from None
     if len(key) != 56:
         raise InvalidArchitectureError(f"NB-101 key: expected 56 integers, got {len(key)}")
-    try:
-        ops = tuple(NB101_CODES[int(c)] for c in key[49:])
-    except KeyError as exc:
-        raise InvalidArchitectureError(f"NB-101 key: unknown op code {exc.args[0]!r}") from None
+    bad = [c for c in key[49:] if c not in NB101_CODES]
+    if bad:
+        raise InvalidArchitectureError(f"NB-101 key: unknown op code {bad[0]!r}")
+    ops = tuple(NB101_CODES[c] for c in key[49:])
+    bad = [c for c in key[:49] if c not in (0, 1)]
+    if bad:
+        raise InvalidArchitectureError(f"NB-101 key: matrix entries must be 0 or 1, got {bad[0]!r}")
     return np.array(key[:49], dtype=int).reshape(7, 7), ops

@@ -10,6 +10,8 @@ NB-201 cell. ``none`` edges become isolated ``none`` nodes that pruning removes.
 
 from __future__ import annotations
 
+import functools
+
 import re
 from collections.abc import Sequence
 
@@ -28,7 +30,9 @@ NB201_OPS: tuple[str, ...] = (
 #: Edges (target i, source j) in string order.
 NB201_EDGES: tuple[tuple[int, int], ...] = ((1, 0), (2, 0), (2, 1), (3, 0), (3, 1), (3, 2))
 
-_TOKEN = re.compile(r"^([A-Za-z0-9_]+)~(\d+)$")
+# ASCII digits only and a full match: ``\d`` and ``$`` would let Unicode digits and a
+# trailing newline through, and an unbounded ``int()`` fails on thousands of digits.
+_TOKEN = re.compile(r"([A-Za-z0-9_]+)~([0-9]+)")
 
 
 def parse_nb201(text: str) -> tuple[str, ...]:
@@ -60,13 +64,13 @@ def parse_nb201(text: str) -> tuple[str, ...]:
                 f"got {len(tokens)}"
             )
         for j, token in enumerate(tokens):
-            m = _TOKEN.match(token)
+            m = _TOKEN.fullmatch(token)
             if m is None:
                 raise InvalidArchitectureError(
                     f"NB-201 string {text!r}: token {token!r} is not of the form 'op~index'"
                 )
-            op, src = m.group(1), int(m.group(2))
-            if src != j:
+            op, src = m.group(1), m.group(2)
+            if src != str(j):
                 raise InvalidArchitectureError(
                     f"NB-201 string {text!r}: edge {token!r} into node {i} should come "
                     f"from node {j}"
@@ -81,11 +85,16 @@ def parse_nb201(text: str) -> tuple[str, ...]:
 
 
 def _check_ops(ops: Sequence[str]) -> tuple[str, ...]:
-    ops = tuple(ops)
+    try:
+        ops = tuple(ops)
+    except TypeError:
+        raise InvalidArchitectureError(
+            f"NB-201 cell: expected a string or 6 edge ops, got {type(ops).__name__}"
+        ) from None
     if len(ops) != len(NB201_EDGES):
         raise InvalidArchitectureError(f"NB-201 cell: expected 6 edge ops, got {len(ops)}")
     for op in ops:
-        if op not in NB201_OPS:
+        if not isinstance(op, str) or op not in NB201_OPS:
             raise InvalidArchitectureError(
                 f"NB-201 cell: unknown op {op!r} (expected one of {NB201_OPS})"
             )
@@ -123,15 +132,29 @@ def nb201_graph(ops: Sequence[str]) -> nx.DiGraph:
 
 
 def nb201_architecture(text_or_ops: str | Sequence[str]) -> Architecture:
-    """`Architecture` of an NB-201 string (or 6 ops), with the string in ``meta``."""
+    """`Architecture` of an NB-201 string (or 6 ops), with the string in ``meta``.
+
+    Architectures are immutable, so one object per cell is shared: searches build the
+    same cells over and over (neighbours, mutations, pools), and the canonical hash is
+    then computed once per cell rather than once per construction.
+    """
     ops = parse_nb201(text_or_ops) if isinstance(text_or_ops, str) else _check_ops(text_or_ops)
-    return Architecture(
-        nb201_graph(ops), {"string": format_nb201(ops)}, allow_disconnected=True
-    )
+    return _cached_cell(ops)
+
+
+@functools.lru_cache(maxsize=5**6)
+def _cached_cell(ops: tuple[str, ...]) -> Architecture:
+    arch = Architecture(nb201_graph(ops), {"string": format_nb201(ops)}, allow_disconnected=True)
+    # Only this constructor sets the attribute, so `nb201_ops_of` may trust it.
+    object.__setattr__(arch, "_nb201_ops", ops)
+    return arch
 
 
 def nb201_ops_of(arch: Architecture) -> tuple[str, ...]:
     """The 6 edge ops of an architecture built by `nb201_architecture`."""
+    known = arch.__dict__.get("_nb201_ops")
+    if known is not None:
+        return known
     g = arch.graph
     if sorted(g.nodes) != list(range(8)) or g.nodes[0]["op"] != INPUT or g.nodes[7]["op"] != OUTPUT:
         raise InvalidArchitectureError(

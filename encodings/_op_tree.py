@@ -16,6 +16,16 @@ class InvalidOpTreeError(BoNasError, ValueError):
     """The op tree is not a rooted tree with positive finite edge weights."""
 
 
+def _positive_finite(w: object) -> bool:
+    if not isinstance(w, (int, float)) or isinstance(w, bool):
+        return False
+    try:
+        f = float(w)
+    except OverflowError:  # an integer beyond float range
+        return False
+    return math.isfinite(f) and f > 0
+
+
 class OpTree:
     r"""A rooted tree with weighted edges whose leaves are operation names.
 
@@ -52,10 +62,14 @@ class OpTree:
         if root is not None and roots != [root]:
             raise InvalidOpTreeError(f"op tree: {root!r} is not the root (root is {roots[0]!r})")
         for u, v, w in tree.edges(data="weight"):
-            if not isinstance(w, (int, float)) or not math.isfinite(w) or w <= 0:
+            if not _positive_finite(w):
                 raise InvalidOpTreeError(
                     f"op tree: edge {u!r} -> {v!r} needs a positive finite 'weight', got {w!r}"
                 )
+        leaf_names = [str(v) for v in tree if tree.out_degree(v) == 0]
+        clashes = sorted({name for name in leaf_names if leaf_names.count(name) > 1})
+        if clashes:
+            raise InvalidOpTreeError(f"op tree: several leaves are named {clashes}")
         self._tree = tree.copy()
         nx.freeze(self._tree)
         self.root: Hashable = roots[0]
@@ -85,13 +99,32 @@ class OpTree:
             >>> t.distance("conv3x3", "conv1x1"), t.distance("conv3x3", "maxpool")
             (1.0, 3.0)
         """
-        if not groups:
-            raise InvalidOpTreeError("op tree: 'groups' is empty")
+        if not isinstance(groups, Mapping) or not groups:
+            raise InvalidOpTreeError(
+                f"op tree: 'groups' must be a non-empty mapping of group name to ops, "
+                f"got {groups!r}"
+            )
+        for label, w in (("group_weight", group_weight), ("leaf_weight", leaf_weight)):
+            if not _positive_finite(w):
+                raise InvalidOpTreeError(
+                    f"op tree: {label} must be a positive finite number, got {w!r}"
+                )
         t = nx.DiGraph()
         seen: set[str] = set()
         for name, ops in groups.items():
+            if not isinstance(name, str):
+                raise InvalidOpTreeError(f"op tree: group name {name!r} is not a string")
+            if isinstance(ops, str) or not isinstance(ops, Sequence):
+                raise InvalidOpTreeError(
+                    f"op tree: group {name!r} needs a list of ops, got {ops!r}"
+                )
             if not ops:
                 raise InvalidOpTreeError(f"op tree: group {name!r} has no ops")
+            bad = [op for op in ops if not isinstance(op, str) or not op]
+            if bad:
+                raise InvalidOpTreeError(
+                    f"op tree: group {name!r} has op {bad[0]!r}, expected a non-empty string"
+                )
             gnode = ("group", name)
             t.add_edge("root", gnode, weight=float(group_weight))
             for op in ops:

@@ -1,5 +1,6 @@
 """GPyTorch kernels on architecture feature vectors."""
 
 from ._tree_wasserstein import TreeWassersteinKernel
+from ._wl import WLKernel
 
-__all__ = ["TreeWassersteinKernel"]
+__all__ = ["TreeWassersteinKernel", "WLKernel"]

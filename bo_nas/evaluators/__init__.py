@@ -1,10 +1,38 @@
 """Evaluators: tabular benchmarks that answer instantly, and real training."""
 
-from ._base import EvaluationError, EvaluationResult, Evaluator
+from collections.abc import Callable
+from typing import Any
 
-__all__ = ["EvaluationError", "EvaluationResult", "Evaluator"]
+from ._base import EvaluationError, EvaluationResult, Evaluator, InvalidResultError
+from ._nb101_table import NB101Benchmark
+from ._nb201_table import NB201_DATASETS, NB201Benchmark
+from ._tables import BenchmarkDataError, BenchmarkFileNotFoundError, BenchmarkTableError
+
+__all__ = [
+    "NB201_DATASETS",
+    "BenchmarkDataError",
+    "BenchmarkFileNotFoundError",
+    "BenchmarkTableError",
+    "EvaluationError",
+    "EvaluationResult",
+    "Evaluator",
+    "InvalidResultError",
+    "NB101Benchmark",
+    "NB201Benchmark",
+    "builtin_evaluators",
+]
 
 
-def builtin_evaluators() -> dict:
+def builtin_evaluators() -> dict[str, Callable[[dict[str, Any]], Evaluator]]:
     """Factories from stored settings, by evaluator kind."""
-    return {}
+    factories: dict[str, Callable[[dict[str, Any]], Evaluator]] = {
+        NB201Benchmark.kind: lambda cfg: NB201Benchmark.from_config(cfg),
+        NB101Benchmark.kind: lambda cfg: NB101Benchmark.from_config(cfg),
+    }
+    try:
+        from ._training import TrainingEvaluator
+    except ImportError:  # the trainer is optional until its module is present
+        pass
+    else:
+        factories[TrainingEvaluator.kind] = lambda cfg: TrainingEvaluator.from_config(cfg)
+    return factories

@@ -15,6 +15,10 @@ class EvaluationError(BoNasError, RuntimeError):
     """An evaluation could not produce a result (diverged, out of memory, missing entry)."""
 
 
+class InvalidResultError(EvaluationError, ValueError):
+    """An `EvaluationResult` field (given or stored) is malformed."""
+
+
 @dataclass(frozen=True)
 class EvaluationResult:
     """What one evaluation measured.
@@ -37,17 +41,31 @@ class EvaluationResult:
 
     def __post_init__(self) -> None:
         v = self.val_accuracy
-        if not isinstance(v, (int, float)) or not math.isfinite(v) or not 0.0 <= v <= 100.0:
-            raise EvaluationError(f"val_accuracy must be a finite percentage, got {v!r}")
+        # The range test comes first: it rejects NaN and infinities, and math.isfinite
+        # would overflow on a huge integer.
+        if not isinstance(v, (int, float)) or not 0.0 <= v <= 100.0 or not math.isfinite(v):
+            raise InvalidResultError(f"val_accuracy must be a finite percentage, got {v!r}")
         t = self.test_accuracy
         if t is not None and (
-            not isinstance(t, (int, float)) or not math.isfinite(t) or not 0.0 <= t <= 100.0
+            not isinstance(t, (int, float)) or not 0.0 <= t <= 100.0 or not math.isfinite(t)
         ):
-            raise EvaluationError(f"test_accuracy must be a finite percentage, got {t!r}")
+            raise InvalidResultError(f"test_accuracy must be a finite percentage, got {t!r}")
+        for name in ("costs", "info"):
+            value = getattr(self, name)
+            if not isinstance(value, Mapping) or not all(isinstance(k, str) for k in value):
+                raise InvalidResultError(
+                    f"{name} must be a mapping with string keys, got {value!r}"
+                )
+        costs: dict[str, float] = {}
+        for k, c in self.costs.items():
+            try:
+                costs[k] = float(c)
+            except (TypeError, ValueError, OverflowError):
+                raise InvalidResultError(f"costs[{k!r}] must be a number, got {c!r}") from None
         object.__setattr__(self, "val_accuracy", float(v))
         if t is not None:
             object.__setattr__(self, "test_accuracy", float(t))
-        object.__setattr__(self, "costs", {k: float(c) for k, c in self.costs.items()})
+        object.__setattr__(self, "costs", costs)
         object.__setattr__(self, "info", dict(self.info))
 
     def to_dict(self) -> dict[str, Any]:
@@ -60,6 +78,11 @@ class EvaluationResult:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> EvaluationResult:
+        """Inverse of `to_dict`; raises `InvalidResultError` (a ``ValueError``) when malformed."""
+        if not isinstance(data, Mapping) or "val_accuracy" not in data:
+            raise InvalidResultError(
+                f"evaluation result: expected an object with 'val_accuracy', got {data!r}"
+            )
         return cls(
             val_accuracy=data["val_accuracy"],
             test_accuracy=data.get("test_accuracy"),

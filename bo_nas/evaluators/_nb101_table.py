@@ -6,7 +6,6 @@ surrogate ranks NB-101 cells.
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -25,6 +24,7 @@ from ._tables import (
     data_file,
     parse_accuracy,
     parse_number,
+    read_json,
     resolve_data_dir,
 )
 
@@ -54,11 +54,7 @@ def _parse_key(path: Path, key: str) -> tuple[int, ...]:
 
 
 def _read_nb101(path: Path) -> dict[str, _Entry]:
-    try:
-        with open(path, encoding="utf-8") as fh:
-            data = json.load(fh)
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise BenchmarkTableError(f"{path}: not valid JSON ({exc})") from None
+    data = read_json(path)
     try:
         table = data["nasbench101"]["cifar10"]
         if not isinstance(table, dict) or not table:
@@ -127,8 +123,8 @@ class NB101Benchmark(Evaluator):
     kind = "nb101_table"
 
     def __init__(self, data_dir: str | os.PathLike[str] | None = None) -> None:
-        self._data_dir_arg = None if data_dir is None else os.fspath(data_dir)
         self._root = resolve_data_dir(data_dir)
+        self._data_dir_arg = None if data_dir is None else os.fspath(data_dir)
         self._path = data_file(self._root, "nb101", _FILE,
                                "NASLib's NB-101 sample {nasbench101: {cifar10: {KEY: ...}}}")
         self._entries: dict[str, _Entry] | None = None

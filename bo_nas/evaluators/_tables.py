@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import csv
 import functools
+import io
+import json
 import math
 import os
 import threading
@@ -56,8 +58,15 @@ def resolve_data_dir(data_dir: str | os.PathLike[str] | None) -> Path:
             )
         path, origin = Path(env), f"${DATA_DIR_ENV}"
     else:
+        if not isinstance(data_dir, (str, os.PathLike)):
+            raise ValueError(f"data_dir: expected a path or None, got {data_dir!r}")
         path, origin = Path(data_dir), "data_dir"
-    path = path.expanduser()
+    try:
+        path = path.expanduser()
+    except RuntimeError:  # "~user" for an unknown user
+        raise BenchmarkFileNotFoundError(
+            f"benchmark data directory {str(path)!r} (from {origin}): cannot expand '~'"
+        ) from None
     if not path.is_dir():
         raise BenchmarkFileNotFoundError(
             f"benchmark data directory {str(path)!r} (from {origin}) does not exist or is "
@@ -118,6 +127,45 @@ def clear_cache() -> None:
         _CACHE.clear()
 
 
+# --- JSON files ----------------------------------------------------------------------
+
+
+class _DuplicateKey(Exception):
+    def __init__(self, key: str) -> None:
+        self.key = key
+
+
+def _unique_object(pairs: list[tuple[str, object]]) -> dict[str, object]:
+    # json.load keeps the last of repeated keys silently: a table listing one cell twice
+    # would lose a row without a word.
+    out: dict[str, object] = {}
+    for key, value in pairs:
+        if key in out:
+            raise _DuplicateKey(key)
+        out[key] = value
+    return out
+
+
+def read_json(path: Path) -> object:
+    """The JSON document in ``path``, refusing repeated keys in any object.
+
+    Raises:
+        BenchmarkTableError: naming the file, for text that is not JSON (bad syntax, not
+            UTF-8, nested too deeply, an integer literal too long to convert) or a key
+            repeated within one object (the entry it names).
+    """
+    try:
+        with open(path, encoding="utf-8") as fh:
+            return json.load(fh, object_pairs_hook=_unique_object)
+    except _DuplicateKey as exc:
+        raise BenchmarkTableError(
+            f"{path}, entry {exc.key!r}: duplicate key (each entry must appear once)"
+        ) from None
+    except (ValueError, RecursionError) as exc:
+        # ValueError covers JSONDecodeError, UnicodeDecodeError and over-long integers.
+        raise BenchmarkTableError(f"{path}: not valid JSON ({exc!r})") from None
+
+
 # --- CSV rows and cells --------------------------------------------------------------
 
 
@@ -132,7 +180,17 @@ def read_csv(path: Path, columns: Sequence[str]) -> Iterator[tuple[int, dict[str
         BenchmarkTableError: for an empty file, a header with missing or unexpected
             columns, or a row with the wrong number of fields.
     """
-    with open(path, newline="", encoding="utf-8") as fh:
+    raw = path.read_bytes()
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        # Decoding the whole file first lets the error name the line of the bad byte;
+        # a text-mode reader fails on its first buffered read, whatever the line.
+        line = raw.count(b"\n", 0, exc.start) + 1
+        raise BenchmarkTableError(
+            f"{path}, line {line}: not UTF-8 text ({exc.reason} at byte {exc.start})"
+        ) from None
+    with io.StringIO(text, newline="") as fh:
         reader = csv.reader(fh)
         try:
             header = next(reader)
@@ -155,7 +213,7 @@ def read_csv(path: Path, columns: Sequence[str]) -> Iterator[tuple[int, dict[str
             if duplicated:
                 parts.append(f"repeated {duplicated}")
             raise BenchmarkTableError(
-                f"{path}: columns {header} do not match the expected columns "
+                f"{path}: columns {header} (line 1) do not match the expected columns "
                 f"{list(columns)} ({'; '.join(parts)})"
             )
         line = reader.line_num + 1
@@ -202,7 +260,7 @@ def parse_number(path: Path, where: str, column: str, text: object) -> float:
         raise BenchmarkTableError(f"{path}, {where}: {column!r} must be a number, got {text!r}")
     try:
         value = float(text)  # type: ignore[arg-type]
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         raise BenchmarkTableError(
             f"{path}, {where}: {column!r} must be a number, got {text!r}"
         ) from None

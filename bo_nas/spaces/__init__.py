@@ -34,7 +34,7 @@ def space_from_config(config: Mapping[str, Any]) -> SearchSpace:
             try:
                 for u, v, w in config["op_tree"]:
                     t.add_edge(u, v, weight=float(w))
-            except (TypeError, ValueError) as exc:
+            except (TypeError, ValueError, OverflowError) as exc:
                 raise ValueError(f"space config: malformed 'op_tree' ({exc})") from None
             tree = OpTree(t)
         try:

@@ -26,10 +26,14 @@ def flat_tree(ops: Sequence[str]) -> OpTree:
     """Every op 2 apart: the op tree to use when nothing is known about the ops."""
     import networkx as nx
 
+    # The root must not share a name with an op (an op called "root" made a self-loop).
+    root = "root"
+    while root in ops:
+        root = "_" + root
     t = nx.DiGraph()
     for op in ops:
-        t.add_edge("root", op, weight=1.0)
-    return OpTree(t, "root")
+        t.add_edge(root, op, weight=1.0)
+    return OpTree(t, root)
 
 
 class CellSpace(SearchSpace):
@@ -75,6 +79,10 @@ class CellSpace(SearchSpace):
             raise ValueError(f"n_nodes: at most 32 nodes are supported, got {n_nodes}")
         if not isinstance(max_edges, int) or isinstance(max_edges, bool) or max_edges < 1:
             raise ValueError(f"max_edges: expected an integer >= 1, got {max_edges!r}")
+        if op_tree is not None and not isinstance(op_tree, OpTree):
+            raise ValueError(f"op_tree: expected an OpTree or None, got {type(op_tree).__name__}")
+        if name is not None and not isinstance(name, str):
+            raise ValueError(f"name: expected a string or None, got {name!r}")
         self.ops = tuple(ops)
         self.n_nodes = n_nodes
         self.max_edges = max_edges

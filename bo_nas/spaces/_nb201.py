@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import itertools
 from collections.abc import Iterator
 from typing import Any
@@ -54,6 +55,8 @@ class NB201Space(SearchSpace):
     n_cells = 5**6
 
     def __init__(self, op_tree: OpTree | None = None) -> None:
+        if op_tree is not None and not isinstance(op_tree, OpTree):
+            raise ValueError(f"op_tree: expected an OpTree or None, got {type(op_tree).__name__}")
         self.op_tree = op_tree or default_nb201_tree()
         missing = [op for op in NB201_OPS[1:] if op not in self.op_tree]
         if missing:
@@ -79,18 +82,7 @@ class NB201Space(SearchSpace):
         return nb201_architecture([NB201_OPS[i] for i in idx])
 
     def neighbours(self, arch: Architecture) -> list[Architecture]:
-        ops = nb201_ops_of(arch)
-        seen = {arch.key}
-        out: list[Architecture] = []
-        for k in range(6):
-            for op in NB201_OPS:
-                if op == ops[k]:
-                    continue
-                b = nb201_architecture(ops[:k] + (op,) + ops[k + 1 :])
-                if b.key not in seen:
-                    seen.add(b.key)
-                    out.append(b)
-        return out
+        return list(_neighbour_cells(nb201_ops_of(arch)))
 
     def validate(self, arch: Architecture) -> Architecture:
         nb201_ops_of(arch)
@@ -115,3 +107,19 @@ class NB201Space(SearchSpace):
 
     def to_config(self) -> dict[str, Any]:
         return {"name": self.name}
+
+
+@functools.lru_cache(maxsize=5**6)
+def _neighbour_cells(ops: tuple[str, ...]) -> tuple[Architecture, ...]:
+    """Distinct networks one edge-op change away (a search revisits the same cells often)."""
+    seen = {nb201_architecture(ops).key}
+    out: list[Architecture] = []
+    for k in range(6):
+        for op in NB201_OPS:
+            if op == ops[k]:
+                continue
+            b = nb201_architecture(ops[:k] + (op,) + ops[k + 1 :])
+            if b.key not in seen:
+                seen.add(b.key)
+                out.append(b)
+    return tuple(out)

@@ -11,7 +11,11 @@ from typing import Any, Literal
 
 import numpy as np
 import torch
-from botorch.acquisition import qLogExpectedImprovement, qUpperConfidenceBound
+from botorch.acquisition import (
+    LogExpectedImprovement,
+    qLogExpectedImprovement,
+    qUpperConfidenceBound,
+)
 from botorch.fit import fit_gpytorch_mll
 from botorch.models import SingleTaskGP
 from botorch.models.kernels import CategoricalKernel
@@ -21,6 +25,7 @@ from gpytorch.kernels import ScaleKernel
 from gpytorch.mlls import ExactMarginalLogLikelihood
 
 from bo_nas._surrogate import make_tw_gp
+from bo_nas._threads import torch_threads
 from bo_nas._history import History
 from bo_nas.encodings import Architecture, CategoricalEncoder, TWEncoder
 from bo_nas.spaces import SearchSpace
@@ -34,6 +39,8 @@ Acquisition = Literal["logei", "ucb", "ts"]
 Features = Literal["tw", "tw-positions", "tw-ngrams", "categorical"]
 
 _TS_MAX_POOL = 2000
+# Up to this many observations a GP is fitted with one thread (see `torch_threads`).
+_SINGLE_THREAD_MAX = 1000
 
 
 @dataclass(frozen=True)
@@ -72,6 +79,8 @@ class GPConfig:
             raise ValueError(f"n_init: expected an integer >= 1, got {self.n_init!r}")
         if not (isinstance(self.ucb_beta, (int, float)) and self.ucb_beta >= 0):
             raise ValueError(f"ucb_beta: expected a number >= 0, got {self.ucb_beta!r}")
+        if not isinstance(self.pool, PoolConfig):
+            raise ValueError(f"pool: expected a PoolConfig, got {self.pool!r}")
 
 
 def torch_generator(rng: np.random.Generator) -> torch.Generator:
@@ -105,6 +114,8 @@ class GPStrategy(Strategy):
             raise ValueError("pass either config or keyword settings, not both")
         if "pool" in kwargs and isinstance(kwargs["pool"], dict):
             kwargs["pool"] = PoolConfig(**kwargs["pool"])
+        if config is not None and not isinstance(config, GPConfig):
+            raise ValueError(f"config: expected a GPConfig, got {config!r}")
         self.config = config or GPConfig(**kwargs)
         if self.config.features == "categorical":
             self.name = "gp-hamming"
@@ -161,10 +172,14 @@ class GPStrategy(Strategy):
         if not pool:
             return []
         gen = torch_generator(rng)
-        model = self._fit([t.arch for t in complete], [t.value for t in complete], gen)
-        X_pool = self._encode(pool)
-        X_pending = self._encode([t.arch for t in history.pending]) if history.pending else None
-        idx = self._select(model, X_pool, X_pending, min(n, len(pool)), gen)
+        threads = 1 if len(complete) <= _SINGLE_THREAD_MAX else torch.get_num_threads()
+        with torch_threads(threads):
+            model = self._fit([t.arch for t in complete], [t.value for t in complete], gen)
+            X_pool = self._encode(pool)
+            X_pending = (
+                self._encode([t.arch for t in history.pending]) if history.pending else None
+            )
+            idx = self._select(model, X_pool, X_pending, min(n, len(pool)), gen)
         return [pool[i] for i in idx]
 
     # --- internals ----------------------------------------------------------------------
@@ -233,7 +248,11 @@ class GPStrategy(Strategy):
             best_f = model.train_targets.max()
             # train_targets are standardised; EI needs the incumbent in original units.
             best_f = model.outcome_transform.untransform(best_f.view(1, 1))[0].max()
-            acq = qLogExpectedImprovement(model, best_f=best_f, X_pending=X_pending)
+            if q == 1 and X_pending is None:
+                # Closed form: no Monte-Carlo noise and no sampler cost for the common case.
+                acq = LogExpectedImprovement(model, best_f=best_f)
+            else:
+                acq = qLogExpectedImprovement(model, best_f=best_f, X_pending=X_pending)
         else:
             acq = qUpperConfidenceBound(model, beta=self.config.ucb_beta, X_pending=X_pending)
         with warnings.catch_warnings():

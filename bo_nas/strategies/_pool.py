@@ -34,6 +34,8 @@ class PoolConfig:
             v = getattr(self, name)
             if not isinstance(v, int) or v < 0:
                 raise ValueError(f"{name}: expected a non-negative integer, got {v!r}")
+        if not isinstance(self.whole_space, bool):
+            raise ValueError(f"whole_space: expected true or false, got {self.whole_space!r}")
 
 
 def candidate_pool(

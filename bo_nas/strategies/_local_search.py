@@ -1,0 +1,246 @@
+"""Local search (NASLib / White et al. 2021): hill climbing over one-move neighbours."""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from typing import Any
+
+import numpy as np
+
+from bo_nas._history import History, Trial
+from bo_nas.encodings import Architecture
+from bo_nas.spaces import SearchSpace
+
+from ._base import Strategy
+from ._pool import PoolConfig, candidate_pool
+
+
+class LocalSearch(Strategy):
+    r"""Hill climbing with random restarts.
+
+    A *run* starts with ``n_init`` random architectures (one after a restart); its
+    centre is the best complete trial of the run. The centre's neighbours
+    (`SearchSpace.neighbours`: one op change or edge flip) are evaluated in a random
+    order; a neighbour measured earlier (e.g. in a previous run) is not re-evaluated,
+    and when it beats the centre the centre jumps to it. With ``first_improvement``
+    (default) the centre moves as soon as a neighbour beats it; otherwise the whole
+    neighbourhood is evaluated first and the centre moves to its best member (NASLib's
+    variant). When a neighbourhood is exhausted without
+    improvement the centre is a local optimum and a new run starts from a random
+    architecture.
+
+    The run's first trial number, the centre and the order of the remaining neighbours
+    are kept in `get_state` (they depend on random draws); the centre's value and
+    everything else are read from the history, so results that arrive after the last
+    proposal are taken into account on resume.
+
+    Args:
+        n_init: Random architectures of the first run.
+        first_improvement: Move on the first improving neighbour instead of the best.
+
+    Reference: White, Nolen, Savani. Exploring the loss landscape in neural architecture
+    search. UAI 2021. Ottelander et al. Local search is a remarkably strong baseline for
+    neural architecture search. EMO 2021.
+    """
+
+    name = "local-search"
+
+    def __init__(self, n_init: int = 10, first_improvement: bool = True) -> None:
+        if not isinstance(n_init, int) or isinstance(n_init, bool) or n_init < 1:
+            raise ValueError(f"n_init: expected an integer >= 1, got {n_init!r}")
+        self.n_init = n_init
+        self.first_improvement = bool(first_improvement)
+        self._run_start = 0
+        self._run_init = n_init
+        self._center: int | None = None
+        self._queue: list[int] = []
+
+    # --- state --------------------------------------------------------------------------
+
+    def setup(self, space: SearchSpace) -> None:
+        super().setup(space)
+        self._neighbours = NeighbourCache(space)
+        self._restart(0)
+        self._run_init = self.n_init
+
+    def get_state(self) -> dict[str, Any]:
+        return {
+            "run_start": self._run_start,
+            "run_init": self._run_init,
+            "center": self._center,
+            "queue": list(self._queue),
+        }
+
+    def set_state(self, state: dict[str, Any]) -> None:
+        if not state:
+            return
+        self._run_start = int(state["run_start"])
+        self._run_init = int(state["run_init"])
+        self._center = None if state["center"] is None else int(state["center"])
+        self._queue = [int(i) for i in state["queue"]]
+
+    def to_config(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "n_init": self.n_init,
+            "first_improvement": self.first_improvement,
+        }
+
+    def __repr__(self) -> str:
+        return f"LocalSearch(n_init={self.n_init}, first_improvement={self.first_improvement})"
+
+    # --- proposals ----------------------------------------------------------------------
+
+    def propose(self, history: History, n: int, rng: np.random.Generator) -> list[Architecture]:
+        seen = set(history.keys)
+        out: list[Architecture] = []
+
+        def take(archs: list[Architecture]) -> None:
+            for a in archs:
+                seen.add(a.key)
+                out.append(a)
+
+        def randoms(k: int) -> list[Architecture]:
+            return self.space.sample_many(k, rng, exclude=[*(t.arch for t in history), *out])
+
+        n_proposed = len(history)
+        measured = {t.arch.key: t for t in history.complete}
+        while len(out) < n:
+            in_run = n_proposed + len(out) - self._run_start
+            if in_run < self._run_init:
+                got = randoms(min(n - len(out), self._run_init - in_run))
+                if not got:  # the space is exhausted
+                    break
+                take(got)
+                continue
+            best = self._run_best(history)
+            if best is None:
+                # The run's first results are still pending: explore meanwhile.
+                got = randoms(1)
+                if not got:
+                    break
+                take(got)
+                continue
+            if self._center is None or self._should_move(history, best):
+                self._move_to(best, rng)
+            center = history[self._center]  # type: ignore[index]
+            nbrs = self._neighbours(center.arch)
+            picked = jump = None
+            while self._queue:
+                cand = nbrs[self._queue.pop(0)]
+                if cand.key not in seen:
+                    picked = cand
+                    break
+                # A neighbour measured earlier (e.g. in a previous run) counts as evaluated.
+                known = measured.get(cand.key)
+                if known is not None and known.value > center.value:  # type: ignore[operator]
+                    jump = known
+                    break
+            if picked is not None:
+                take([picked])
+                continue
+            if jump is not None:
+                self._move_to(jump, rng)
+                continue
+            # Neighbourhood exhausted. If every neighbour is known the centre is a local
+            # optimum (else _should_move would have moved); restart from a random cell.
+            if not self.first_improvement and best.number != self._center:
+                self._move_to(best, rng)
+                continue
+            self._restart(n_proposed + len(out))
+        return out
+
+    def _run_best(self, history: History) -> Trial | None:
+        """Best complete trial of the run, the centre included (it may predate the run)."""
+        best: Trial | None = None
+        for t in history.complete:
+            in_run = t.number >= self._run_start or t.number == self._center
+            if in_run and (best is None or t.value > best.value):  # type: ignore[operator]
+                best = t
+        return best
+
+    def _should_move(self, history: History, best: Trial) -> bool:
+        if best.number == self._center:
+            return False
+        # Best-improvement waits until the neighbourhood has been proposed.
+        return self.first_improvement or not self._queue
+
+    def _move_to(self, trial: Trial, rng: np.random.Generator) -> None:
+        self._center = trial.number
+        self._queue = [int(i) for i in rng.permutation(len(self._neighbours(trial.arch)))]
+
+    def _restart(self, start: int) -> None:
+        self._run_start = start
+        self._run_init = 1
+        self._center = None
+        self._queue = []
+
+
+class NeighbourCache:
+    """`SearchSpace.neighbours` memoised per graph (least recently used dropped).
+
+    Building a cell's neighbours constructs and hashes every one of them, which costs
+    far more than a tabular evaluation; searches revisit the same incumbents each step.
+    ``space.neighbours`` is deterministic, so the cache changes no result.
+
+    Args:
+        space: The search space.
+        max_size: Cells whose neighbour lists are kept.
+    """
+
+    def __init__(self, space: SearchSpace, max_size: int = 512) -> None:
+        self.space = space
+        self.max_size = max_size
+        self._lists: OrderedDict[str, list[Architecture]] = OrderedDict()
+
+    def __call__(self, arch: Architecture) -> list[Architecture]:
+        # Keyed by the graph as written, not the canonical key: cells equal up to dead
+        # edges are written differently and have different neighbours (NB-201).
+        key = arch.to_json()
+        nbrs = self._lists.get(key)
+        if nbrs is None:
+            nbrs = self._lists[key] = self.space.neighbours(arch)
+            if len(self._lists) > self.max_size:
+                self._lists.popitem(last=False)
+        else:
+            self._lists.move_to_end(key)
+        return nbrs
+
+
+def cached_candidate_pool(
+    space: SearchSpace,
+    history: History,
+    rng: np.random.Generator,
+    config: PoolConfig,
+    neighbours: NeighbourCache,
+) -> list[Architecture]:
+    """`candidate_pool` with memoised neighbour lists: the same pool, same random draws.
+
+    Each two-move mutation is a uniform neighbour of a uniform neighbour, drawn exactly
+    as `SearchSpace.mutate` draws it, so for one ``rng`` state both functions return the
+    same candidates in the same order.
+    """
+    if config.whole_space:
+        return candidate_pool(space, history, rng, config)
+    seen = set(history.keys)
+    out: list[Architecture] = []
+
+    def add(arch: Architecture) -> None:
+        if arch.key not in seen:
+            seen.add(arch.key)
+            out.append(arch)
+
+    for trial in history.top(config.top_k):
+        for arch in neighbours(trial.arch):
+            add(arch)
+        for _ in range(config.two_step):
+            current = trial.arch
+            for _ in range(2):
+                options = neighbours(current)
+                if not options:
+                    break
+                current = options[int(rng.integers(len(options)))]
+            add(current)
+    for arch in space.sample_many(config.n_random, rng, exclude=[]):
+        add(arch)
+    return out
