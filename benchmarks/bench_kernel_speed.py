@@ -35,11 +35,11 @@ import networkx as nx
 import numpy as np
 import ot
 import torch
+from tqdm import tqdm
+
 from bo_nas.encodings import Architecture, nb201_canonical_ops
 from bo_nas.encodings._tw_features import depths
 from bo_nas.kernels import TreeWassersteinKernel
-from tqdm import tqdm
-
 from bo_nas.spaces import NB201Space
 
 N_POS = 6

@@ -33,7 +33,6 @@ from concurrent.futures import ProcessPoolExecutor
 
 import numpy as np
 import torch
-from bo_nas.encodings import NB201_OPS, parse_nb201
 from botorch.fit import fit_gpytorch_mll
 from botorch.models import SingleTaskGP
 from botorch.models.transforms.outcome import Standardize
@@ -42,6 +41,7 @@ from scipy import stats
 from tqdm import tqdm
 
 from bo_nas._surrogate import fit_tw_gp, make_tw_gp
+from bo_nas.encodings import NB201_OPS, parse_nb201
 from bo_nas.evaluators import NB201Benchmark
 from bo_nas.spaces import NB201Space
 

@@ -23,10 +23,10 @@ import sys
 import time
 
 import torch
-from bo_nas.encodings import nb201_architecture
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
+from bo_nas.encodings import nb201_architecture
 from bo_nas.training import (
     ImageDataset,
     TrainConfig,

@@ -11,7 +11,6 @@ NB-201 cell. ``none`` edges become isolated ``none`` nodes that pruning removes.
 from __future__ import annotations
 
 import functools
-
 import re
 from collections.abc import Sequence
 

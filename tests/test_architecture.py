@@ -17,6 +17,9 @@ import networkx as nx
 import numpy as np
 import pytest
 import torch
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
 from bo_nas.encodings import (
     INPUT,
     NB101_OPS,
@@ -32,9 +35,6 @@ from bo_nas.encodings import (
     parse_nb201,
 )
 from bo_nas.kernels import TreeWassersteinKernel
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
-
 from bo_nas.spaces import CellSpace, NB101Space, NB201Space
 
 C3, C1, MP = NB101_OPS

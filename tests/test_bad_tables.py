@@ -22,8 +22,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from bo_nas.encodings import BoNasError
 
+from bo_nas.encodings import BoNasError
 from bo_nas.evaluators import NB101Benchmark, NB201Benchmark
 from bo_nas.evaluators._tables import BenchmarkTableError, clear_cache
 

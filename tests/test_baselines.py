@@ -12,6 +12,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+
+from bo_nas._history import History
+from bo_nas._registry import strategy_from_config
+from bo_nas.campaign import Campaign
 from bo_nas.encodings import (
     Architecture,
     PathEncoder,
@@ -20,12 +24,8 @@ from bo_nas.encodings import (
     nb101_architecture,
     op_paths,
 )
-from bo_nas.kernels import WLKernel
-
-from bo_nas._history import History
-from bo_nas._registry import strategy_from_config
-from bo_nas.campaign import Campaign
 from bo_nas.evaluators._tables import DATA_DIR_ENV
+from bo_nas.kernels import WLKernel
 from bo_nas.spaces import NB201Space
 from bo_nas.strategies import (
     BananasStrategy,

@@ -9,13 +9,13 @@ from typing import Any
 import numpy as np
 import pytest
 import torch
-from bo_nas.encodings import Architecture
 from botorch.models import SingleTaskGP
 from botorch.models.transforms.outcome import Standardize
 from scipy import stats
 
 from bo_nas._registry import strategy_from_config
 from bo_nas.campaign import Campaign
+from bo_nas.encodings import Architecture
 from bo_nas.evaluators import EvaluationResult, Evaluator
 from bo_nas.spaces import NB201Space
 from bo_nas.strategies import (

@@ -10,7 +10,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from bo_nas.kernels import TreeWassersteinKernel
 from botorch.acquisition.logei import qLogExpectedImprovement
 from botorch.fit import fit_gpytorch_mll
 from botorch.models import SingleTaskGP
@@ -22,6 +21,7 @@ from scipy import stats
 
 from bo_nas._surrogate import fit_tw_gp, make_tw_gp
 from bo_nas.evaluators import NB201Benchmark
+from bo_nas.kernels import TreeWassersteinKernel
 from bo_nas.spaces import NB201Space
 
 

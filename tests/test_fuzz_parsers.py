@@ -32,19 +32,6 @@ from typing import Any
 import networkx as nx
 import numpy as np
 import pytest
-from bo_nas.encodings import (
-    INPUT,
-    NB101_OPS,
-    NB201_OPS,
-    OUTPUT,
-    Architecture,
-    OpTree,
-    decode_nb101_key,
-    format_nb201,
-    nb101_architecture,
-    nb201_architecture,
-    parse_nb201,
-)
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 from test_bad_tables import (
@@ -66,6 +53,19 @@ from test_bad_tables import (
 )
 
 from bo_nas._registry import evaluator_from_config, strategy_from_config
+from bo_nas.encodings import (
+    INPUT,
+    NB101_OPS,
+    NB201_OPS,
+    OUTPUT,
+    Architecture,
+    OpTree,
+    decode_nb101_key,
+    format_nb201,
+    nb101_architecture,
+    nb201_architecture,
+    parse_nb201,
+)
 from bo_nas.evaluators import (
     EvaluationError,
     EvaluationResult,

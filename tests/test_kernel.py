@@ -8,11 +8,11 @@ import unittest
 import numpy as np
 import pytest
 import torch
-from bo_nas.encodings import OpTree
-from bo_nas.kernels import TreeWassersteinKernel
 from gpytorch.kernels import ScaleKernel
 from gpytorch.test.base_kernel_test_case import BaseKernelTestCase
 
+from bo_nas.encodings import OpTree
+from bo_nas.kernels import TreeWassersteinKernel
 from bo_nas.spaces import CellSpace, NB101Space, NB201Space
 
 

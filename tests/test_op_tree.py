@@ -8,8 +8,8 @@ import math
 import networkx as nx
 import numpy as np
 import pytest
-from bo_nas.encodings import NB101_OPS, NB201_OPS, InvalidOpTreeError, OpTree
 
+from bo_nas.encodings import NB101_OPS, NB201_OPS, InvalidOpTreeError, OpTree
 from bo_nas.spaces import default_nb101_tree, default_nb201_tree, flat_tree
 
 CONV3, CONV1, POOL, SKIP = "nor_conv_3x3", "nor_conv_1x1", "avg_pool_3x3", "skip_connect"

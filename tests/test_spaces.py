@@ -10,6 +10,7 @@ import itertools
 import networkx as nx
 import numpy as np
 import pytest
+
 from bo_nas.encodings import (
     INPUT,
     NB101_OPS,
@@ -20,7 +21,6 @@ from bo_nas.encodings import (
     OpTree,
     format_nb201,
 )
-
 from bo_nas.spaces import CellSpace, NB101Space, NB201Space, SearchSpace, space_from_config
 
 USER_TREE = OpTree.from_groups(

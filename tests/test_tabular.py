@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+
 from bo_nas.encodings import (
     NB201_OPS,
     BoNasError,
@@ -17,7 +18,6 @@ from bo_nas.encodings import (
     format_nb201,
     parse_nb201,
 )
-
 from bo_nas.evaluators import EvaluationError, EvaluationResult
 from bo_nas.evaluators._nb101_table import NB101Benchmark
 from bo_nas.evaluators._nb201_table import NB201_CSV_COLUMNS, NB201Benchmark

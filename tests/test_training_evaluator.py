@@ -8,9 +8,9 @@ from pathlib import Path
 
 import networkx as nx
 import pytest
-from bo_nas.encodings import Architecture, nb201_architecture
 
 from bo_nas._registry import evaluator_from_config
+from bo_nas.encodings import Architecture, nb201_architecture
 from bo_nas.evaluators import EvaluationError, EvaluationResult
 from bo_nas.evaluators._training import TrainingEvaluator, evaluation_seed
 from bo_nas.spaces import CellSpace, NB101Space, NB201Space

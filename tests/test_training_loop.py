@@ -8,8 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from bo_nas.encodings import BoNasError, nb201_architecture
 
+from bo_nas.encodings import BoNasError, nb201_architecture
 from bo_nas.training import (
     Batches,
     DatasetFormatError,

@@ -11,6 +11,8 @@ import networkx as nx
 import numpy as np
 import pytest
 import torch
+from torch import nn
+
 from bo_nas.encodings import (
     NB201_EDGES,
     Architecture,
@@ -19,8 +21,6 @@ from bo_nas.encodings import (
     nb101_architecture,
     nb201_architecture,
 )
-from torch import nn
-
 from bo_nas.spaces import CellSpace, NB101Space, NB201Space
 from bo_nas.training import (
     NB201_OP_FACTORIES,

@@ -13,11 +13,11 @@ import networkx as nx
 import numpy as np
 import ot
 import pytest
-from bo_nas.encodings import INPUT, OUTPUT, Architecture, OpTree, TWEncoder, parse_nb201
-from bo_nas.encodings._tw_features import ngram_vocabulary
 from scipy.sparse import csr_matrix
 from scipy.sparse.csgraph import shortest_path
 
+from bo_nas.encodings import INPUT, OUTPUT, Architecture, OpTree, TWEncoder, parse_nb201
+from bo_nas.encodings._tw_features import ngram_vocabulary
 from bo_nas.spaces import CellSpace, NB101Space, NB201Space
 
 TOL = 1e-9

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import math
 import os
+import time
 import traceback
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Executor, Future, wait
@@ -12,13 +13,13 @@ from typing import Any
 
 import numpy as np
 
+from bo_nas._history import History, Trial, TrialState
 from bo_nas.encodings import Architecture
 from bo_nas.evaluators import EvaluationError, EvaluationResult, Evaluator
 from bo_nas.spaces import SearchSpace
 from bo_nas.strategies import Strategy
 
-from ._executors import InlineExecutor
-from bo_nas._history import History, Trial, TrialState
+from ._executors import ClockedExecutor, InlineExecutor, wait_futures
 from ._store import CampaignStore, StoreError
 
 logger = logging.getLogger(__name__)
@@ -109,6 +110,8 @@ class Campaign:
         strategy.setup(space)
         strategy.set_state(self.store.strategy_state)
         self._trials: list[Trial] = list(self.store.trials())
+        # Per future in flight: [submission time, completion time or None] (monotonic).
+        self._clock: dict[Future[Any], list[float | None]] = {}
 
     # --- construction -------------------------------------------------------------------
 
@@ -167,7 +170,9 @@ class Campaign:
         try:
             return self._trials[number]
         except IndexError:
-            raise ValueError(f"no trial number {number} (campaign has {len(self._trials)})") from None
+            raise ValueError(
+                f"no trial number {number} (campaign has {len(self._trials)})"
+            ) from None
 
     # --- ask / tell ---------------------------------------------------------------------
 
@@ -180,7 +185,17 @@ class Campaign:
         if not isinstance(n, int) or n < 1:
             raise ValueError(f"n: expected an integer >= 1, got {n!r}")
         history = self.history
-        archs = self.strategy.propose(history, n, self._rng)
+        # Snapshot what `propose` advances: if the commit below fails (disk full,
+        # read-only store), memory is rolled back to what the store holds, so a retry
+        # in this process proposes what a resumed campaign would.
+        rng_before = self._rng.bit_generator.state
+        strategy_before = self.strategy.get_state()
+        try:
+            archs = self.strategy.propose(history, n, self._rng)
+        except BaseException:
+            self._rng.bit_generator.state = rng_before
+            self.strategy.set_state(strategy_before)
+            raise
         seen = set(history.keys)
         unique: list[Architecture] = []
         for a in archs[:n]:
@@ -191,9 +206,14 @@ class Campaign:
                 )
             seen.add(a.key)
             unique.append(a)
-        numbers = self.store.add_proposals(
-            unique, self._rng.bit_generator.state, self.strategy.get_state()
-        )
+        try:
+            numbers = self.store.add_proposals(
+                unique, self._rng.bit_generator.state, self.strategy.get_state()
+            )
+        except BaseException:
+            self._rng.bit_generator.state = rng_before
+            self.strategy.set_state(strategy_before)
+            raise
         new = [Trial(k, a, TrialState.PENDING) for k, a in zip(numbers, unique)]
         self._trials.extend(new)
         for t in new:
@@ -234,6 +254,7 @@ class Campaign:
         executor: Executor | None = None,
         asynchronous: bool = False,
         callback: Callable[[Trial], None] | None = None,
+        timeout: float | None = None,
     ) -> History:
         """Evaluate until ``budget`` trials have finished (complete or failed).
 
@@ -245,14 +266,34 @@ class Campaign:
             asynchronous: Propose a new architecture whenever one evaluation finishes
                 (conditioning on the pending ones) instead of waiting for the batch.
             callback: Called with each finished trial (progress display).
+            timeout: Seconds one evaluation may take, counted from its submission
+                (keep ``batch_size`` at most the executor's worker count, or queued
+                tasks use up their time waiting). A late evaluation is recorded as a
+                failed attempt with reason ``"timeout: ..."`` (and retried while
+                ``max_retries`` allows); its result, should it arrive, is ignored.
+                ``concurrent.futures`` cannot stop a running task: in a process pool
+                the worker stays busy until the evaluation returns, and the default
+                in-process executor cannot interrupt at all (the evaluation runs to
+                its end and is then failed if it took too long). Evaluators that can
+                hang should enforce their own limit as well. Wall-clock time; not
+                applied by executors that keep a simulated clock.
 
         Returns:
-            The history. Pending trials left by an interruption are evaluated first.
+            The history. Pending trials left by an interruption are evaluated first
+            (in a synchronous campaign, as a batch of their own before any new
+            proposal, so that the proposals equal those of an uninterrupted run).
         """
         if not isinstance(budget, int) or budget < 0:
             raise ValueError(f"budget: expected a non-negative integer, got {budget!r}")
         if not isinstance(batch_size, int) or batch_size < 1:
             raise ValueError(f"batch_size: expected an integer >= 1, got {batch_size!r}")
+        if timeout is not None and (
+            isinstance(timeout, bool)
+            or not isinstance(timeout, (int, float))
+            or not timeout > 0
+            or not math.isfinite(timeout)
+        ):
+            raise ValueError(f"timeout: expected a number of seconds > 0, got {timeout!r}")
         pool = executor or InlineExecutor()
         in_flight: dict[Future[dict[str, Any]], int] = {}
         try:
@@ -262,22 +303,42 @@ class Campaign:
                 if finished >= budget and not in_flight:
                     break
                 if not in_flight or asynchronous:
-                    self._fill(in_flight, pool, budget, batch_size)
+                    self._fill(in_flight, pool, budget, batch_size, asynchronous=asynchronous)
                 if not in_flight:
                     break  # the strategy has nothing left to propose
-                done, _ = wait(
-                    list(in_flight),
-                    return_when=FIRST_COMPLETED if asynchronous else "ALL_COMPLETED",
-                )
+                done = self._wait(pool, in_flight, asynchronous, timeout)
                 for fut in sorted(done, key=lambda f: in_flight[f]):
                     number = in_flight.pop(fut)
-                    trial = self._collect(number, fut, pool, in_flight)
+                    trial = self._collect(number, fut, pool, in_flight, timeout)
                     if trial is not None and callback is not None:
                         callback(trial)
         finally:
             for fut in in_flight:
                 fut.cancel()
+            self._clock.clear()
         return self.history
+
+    def _wait(
+        self,
+        pool: Executor,
+        in_flight: dict[Future[dict[str, Any]], int],
+        asynchronous: bool,
+        timeout: float | None,
+    ) -> set[Future[dict[str, Any]]]:
+        """Futures to collect now: the finished ones, plus those past their deadline."""
+        return_when = FIRST_COMPLETED if asynchronous else "ALL_COMPLETED"
+        if timeout is None or isinstance(pool, ClockedExecutor):
+            done, _ = wait_futures(pool, list(in_flight), return_when=return_when)
+            return done
+        first_deadline = min(self._clock[f][0] for f in in_flight) + timeout  # type: ignore[operator]
+        done_list, _ = wait(
+            list(in_flight),
+            timeout=max(first_deadline - time.monotonic(), 0.0),
+            return_when=return_when,
+        )
+        now = time.monotonic()
+        late = {f for f in in_flight if now - self._clock[f][0] > timeout}  # type: ignore[operator]
+        return set(done_list) | late
 
     def _fill(
         self,
@@ -285,6 +346,8 @@ class Campaign:
         pool: Executor,
         budget: int,
         batch_size: int,
+        *,
+        asynchronous: bool = True,
     ) -> None:
         history = self.history
         busy = set(in_flight.values())
@@ -293,6 +356,10 @@ class Campaign:
         free = batch_size - len(in_flight)
         for t in waiting[:free]:
             self._submit(t.number, pool, in_flight)
+        if waiting and not asynchronous:
+            # Trials left pending by an interruption were one batch of the original
+            # run: finish it alone, as the uninterrupted run did, before proposing.
+            return
         free = batch_size - len(in_flight)
         room = budget - finished - len(history.pending)
         if free > 0 and room > 0 and not waiting[free:]:
@@ -305,7 +372,18 @@ class Campaign:
         attempts = self.store.mark_started(number)
         t = self._trials[number]
         self._trials[number] = Trial(t.number, t.arch, t.state, t.result, t.error, attempts)
-        in_flight[pool.submit(_evaluate, self.evaluator, t.arch)] = number
+        started = time.monotonic()
+        fut = pool.submit(_evaluate, self.evaluator, t.arch)
+        stamp: list[float | None] = [started, None]
+        self._clock[fut] = stamp
+
+        def _finished(_: Future[Any], stamp: list[float | None] = stamp) -> None:
+            stamp[1] = time.monotonic()
+
+        # Runs at once for a future already done (the in-process executor), so an
+        # inline evaluation's duration is measured like a pool's.
+        fut.add_done_callback(_finished)
+        in_flight[fut] = number
 
     def _collect(
         self,
@@ -313,11 +391,25 @@ class Campaign:
         fut: Future[dict[str, Any]],
         pool: Executor,
         in_flight: dict[Future[dict[str, Any]], int],
+        timeout: float | None = None,
     ) -> Trial | None:
-        try:
-            outcome = fut.result()
-        except Exception as exc:  # the worker itself died or the task was lost
-            outcome = {"ok": False, "error": f"worker lost: {type(exc).__name__}: {exc}"}
+        started, ended = self._clock.pop(fut, [None, None])
+        if timeout is not None and started is not None:
+            elapsed = (ended if ended is not None else time.monotonic()) - started
+        else:
+            elapsed = None
+        if elapsed is not None and elapsed > timeout:  # type: ignore[operator]
+            # The result, if it ever arrives, is dropped with the future.
+            fut.cancel()
+            outcome = {
+                "ok": False,
+                "error": f"timeout: evaluation exceeded {timeout:g} s ({elapsed:.3g} s)",
+            }
+        else:
+            try:
+                outcome = fut.result()
+            except Exception as exc:  # the worker itself died or the task was lost
+                outcome = {"ok": False, "error": f"worker lost: {type(exc).__name__}: {exc}"}
         if outcome["ok"]:
             try:
                 result = EvaluationResult.from_dict(outcome["result"])

@@ -12,6 +12,12 @@ Contract:
 * Architectures and results are stored as JSON, never pickle.
 * One process at a time: opening a store takes an exclusive lock on a side file
   (``<store>.lock``), released by the OS when the process dies.
+* A new store is built under a side name (``<store>.creating``) and renamed into place
+  once its schema and configuration are committed, so a process killed while creating
+  leaves either no store or a complete one, never an empty file that blocks the path.
+* A store that cannot be written (read-only file or folder, full disk) raises
+  `StoreError` naming the cause; the failed write is rolled back and the trials
+  already committed stay intact.
 """
 
 from __future__ import annotations
@@ -26,10 +32,9 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
+from bo_nas._history import History, Trial, TrialState
 from bo_nas.encodings import Architecture, BoNasError
 from bo_nas.evaluators import EvaluationResult
-
-from bo_nas._history import History, Trial, TrialState
 
 SCHEMA_VERSION = 1
 
@@ -64,6 +69,25 @@ class StoreVersionError(StoreError):
     """The store was written with another schema version."""
 
 
+def _cause(exc: sqlite3.Error) -> str:
+    """The driver's message plus, for the failures users can fix, what to do."""
+    name = getattr(exc, "sqlite_errorname", "") or ""
+    if name.startswith("SQLITE_FULL"):
+        hint = "the disk (or the database's size limit) is full; free space, then resume"
+    elif name.startswith("SQLITE_READONLY"):
+        hint = "the store is read-only; make the file and its folder writable, then resume"
+    elif name.startswith("SQLITE_IOERR"):
+        hint = (
+            "the operating system refused the write (disk full, file-size limit or a "
+            "failing device); fix that, then resume"
+        )
+    elif name.startswith("SQLITE_CANTOPEN"):
+        hint = "the file or its journal cannot be opened; check the folder's permissions"
+    else:
+        return str(exc)
+    return f"{exc}: {hint}"
+
+
 class CampaignStore:
     """A campaign's persistent state in SQLite (see the module docstring for the contract).
 
@@ -81,35 +105,98 @@ class CampaignStore:
     def __init__(self, path: str | os.PathLike[str], config: dict[str, Any] | None = None) -> None:
         self.path = Path(path)
         self._memory = str(path) == ":memory:"
+        self._conn: sqlite3.Connection | None = None
+        self._lock_file: Any = None
         exists = self.path.exists() and not self._memory
         if config is None and (not exists or self._memory):
             raise StoreError(f"store {self.path}: no such file")
+        self._check_exists(config, exists)
+        if exists:
+            self._check_writable()
+        if not self._memory:
+            self._lock_file = self._acquire_lock()
+        try:
+            if not self._memory:
+                # Another process may have created the store while we waited for the lock.
+                self._check_exists(config, self.path.exists())
+            if config is not None and not self._memory:
+                self._create(config)
+            self._conn = sqlite3.connect(
+                str(self.path), isolation_level=None, timeout=30.0
+            )
+            self._conn.execute("PRAGMA synchronous=FULL")
+            self._conn.execute("PRAGMA foreign_keys=ON")
+            if config is not None and self._memory:
+                with self.transaction() as c:
+                    self._write_schema(c, config)
+            self._check_version()
+        except sqlite3.Error as exc:
+            self.close()
+            raise StoreError(f"store {self.path}: {_cause(exc)}") from exc
+        except BaseException:
+            self.close()
+            raise
+
+    def _check_exists(self, config: dict[str, Any] | None, exists: bool) -> None:
         if config is not None and exists:
             raise StoreError(
                 f"store {self.path}: already exists; resume it (Campaign.resume / "
                 "`bo-nas resume`) or choose another path"
             )
-        self._lock_file = None if self._memory else self._acquire_lock()
+
+    def _check_writable(self) -> None:
+        # Fail when opening rather than after the first evaluation: SQLite would open a
+        # read-only file silently and refuse only the first write.
+        if not os.access(self.path, os.W_OK):
+            raise StoreError(
+                f"store {self.path} is read-only; make it writable to resume it (read it "
+                "without writing with `read_store` / `bo-nas status`)"
+            )
+        if not os.access(self.path.parent, os.W_OK | os.X_OK):
+            raise StoreError(
+                f"store {self.path}: its folder {self.path.parent} is read-only, and SQLite "
+                "needs to create its journal there to write safely; make the folder writable"
+            )
+
+    @staticmethod
+    def _write_schema(c: sqlite3.Connection, config: dict[str, Any]) -> None:
+        for stmt in _SCHEMA.split(";"):
+            if stmt.strip():
+                c.execute(stmt)
+        CampaignStore._set_meta(c, "schema_version", SCHEMA_VERSION)
+        CampaignStore._set_meta(c, "config", config)
+        CampaignStore._set_meta(c, "created_at", time.time())
+
+    def _create(self, config: dict[str, Any]) -> None:
+        """Build the store under a side name, then rename it into place (atomic)."""
+        tmp = self.path.with_name(self.path.name + ".creating")
+        # We hold the lock, so any side file is a leftover of a creator that died.
+        for stale in (tmp, tmp.with_name(tmp.name + "-journal")):
+            stale.unlink(missing_ok=True)
+        conn = sqlite3.connect(str(tmp), isolation_level=None)
         try:
-            self._conn = sqlite3.connect(str(path) if self._memory else self.path, isolation_level=None, timeout=30.0)
-            self._conn.execute("PRAGMA synchronous=FULL")
-            self._conn.execute("PRAGMA foreign_keys=ON")
-            if config is None:
-                self._check_version()
-            else:
-                with self.transaction() as c:
-                    for stmt in _SCHEMA.split(";"):
-                        if stmt.strip():
-                            c.execute(stmt)
-                    self._set_meta(c, "schema_version", SCHEMA_VERSION)
-                    self._set_meta(c, "config", config)
-                    self._set_meta(c, "created_at", time.time())
-        except sqlite3.Error as exc:
-            self.close()
-            raise StoreError(f"store {self.path}: {exc}") from exc
-        except BaseException:
-            self.close()
-            raise
+            conn.execute("PRAGMA synchronous=FULL")
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                self._write_schema(conn, config)
+                conn.execute("COMMIT")
+            except BaseException:
+                with contextlib.suppress(sqlite3.Error):
+                    conn.execute("ROLLBACK")
+                raise
+        finally:
+            conn.close()
+        try:
+            os.replace(tmp, self.path)
+            # Make the rename itself durable, not only the file's content.
+            fd = os.open(self.path.parent, os.O_RDONLY)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+        except OSError as exc:
+            tmp.unlink(missing_ok=True)
+            raise StoreError(f"store {self.path}: cannot be created ({exc})") from exc
 
     # --- lifecycle ----------------------------------------------------------------------
 
@@ -163,14 +250,16 @@ class CampaignStore:
         try:
             c.execute("BEGIN IMMEDIATE")
         except sqlite3.Error as exc:
-            raise StoreError(f"store {self.path}: cannot start a write ({exc})") from exc
+            raise StoreError(f"store {self.path}: cannot start a write ({_cause(exc)})") from exc
         try:
             yield c
             c.execute("COMMIT")
         except sqlite3.Error as exc:
             with contextlib.suppress(sqlite3.Error):
                 c.execute("ROLLBACK")
-            raise StoreError(f"store {self.path}: write failed, nothing was changed ({exc})") from exc
+            raise StoreError(
+                f"store {self.path}: write failed, nothing was changed ({_cause(exc)})"
+            ) from exc
         except BaseException:
             with contextlib.suppress(sqlite3.Error):
                 c.execute("ROLLBACK")
@@ -298,7 +387,12 @@ class CampaignStore:
 
     def integrity_check(self) -> str:
         """SQLite's ``PRAGMA integrity_check`` verdict (``"ok"`` when sound)."""
-        return str(self._conn.execute("PRAGMA integrity_check").fetchone()[0])
+        if self._conn is None:
+            raise StoreError(f"store {self.path} is closed")
+        try:
+            return str(self._conn.execute("PRAGMA integrity_check").fetchone()[0])
+        except sqlite3.Error as exc:
+            raise StoreError(f"store {self.path}: {_cause(exc)}") from exc
 
 
 def read_store(path: str | os.PathLike[str]) -> tuple[dict[str, Any], History]:
@@ -322,7 +416,8 @@ def read_store(path: str | os.PathLike[str]) -> tuple[dict[str, Any], History]:
                 f"store {p} has schema version {json.loads(row[0])}; this bo-nas reads "
                 f"version {SCHEMA_VERSION}"
             )
-        config = json.loads(conn.execute("SELECT value FROM meta WHERE key = 'config'").fetchone()[0])
+        config_row = conn.execute("SELECT value FROM meta WHERE key = 'config'").fetchone()
+        config = json.loads(config_row[0])
         rows = conn.execute(
             "SELECT number, arch, state, result, error, attempts FROM trials ORDER BY number"
         ).fetchall()

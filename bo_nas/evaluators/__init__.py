@@ -7,6 +7,7 @@ from ._base import EvaluationError, EvaluationResult, Evaluator, InvalidResultEr
 from ._nb101_table import NB101Benchmark
 from ._nb201_table import NB201_DATASETS, NB201Benchmark
 from ._tables import BenchmarkDataError, BenchmarkFileNotFoundError, BenchmarkTableError
+from ._training import TrainingEvaluator
 
 __all__ = [
     "NB201_DATASETS",
@@ -19,6 +20,7 @@ __all__ = [
     "InvalidResultError",
     "NB101Benchmark",
     "NB201Benchmark",
+    "TrainingEvaluator",
     "builtin_evaluators",
 ]
 
@@ -29,10 +31,5 @@ def builtin_evaluators() -> dict[str, Callable[[dict[str, Any]], Evaluator]]:
         NB201Benchmark.kind: lambda cfg: NB201Benchmark.from_config(cfg),
         NB101Benchmark.kind: lambda cfg: NB101Benchmark.from_config(cfg),
     }
-    try:
-        from ._training import TrainingEvaluator
-    except ImportError:  # the trainer is optional until its module is present
-        pass
-    else:
-        factories[TrainingEvaluator.kind] = lambda cfg: TrainingEvaluator.from_config(cfg)
+    factories[TrainingEvaluator.kind] = lambda cfg: TrainingEvaluator.from_config(cfg)
     return factories

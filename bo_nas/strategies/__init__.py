@@ -33,7 +33,7 @@ def builtin_strategies() -> dict[str, Callable[[dict[str, Any]], Strategy]]:
     return {
         **batch,
         "gp-tw": gp,
-        "gp-hamming": gp,
+        "gp-hamming": lambda cfg: GPStrategy(**{"features": "categorical", **cfg}),
         "random": lambda cfg: RandomSearch(**cfg),
         "evolution": lambda cfg: RegularizedEvolution(**cfg),
         "local-search": lambda cfg: LocalSearch(**cfg),

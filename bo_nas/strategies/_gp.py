@@ -24,9 +24,9 @@ from botorch.optim import optimize_acqf_discrete
 from gpytorch.kernels import ScaleKernel
 from gpytorch.mlls import ExactMarginalLogLikelihood
 
+from bo_nas._history import History
 from bo_nas._surrogate import make_tw_gp
 from bo_nas._threads import torch_threads
-from bo_nas._history import History
 from bo_nas.encodings import Architecture, CategoricalEncoder, TWEncoder
 from bo_nas.spaces import SearchSpace
 
@@ -55,7 +55,7 @@ class GPConfig:
             (op index per slot with BoTorch's Hamming ``CategoricalKernel``: the
             baseline a BoTorch user would build). ``None`` picks the space's default.
         n_init: Random architectures before the first model.
-        ucb_beta: Exploration weight β of UCB, :math:`\mu + \sqrt{\beta}\,\sigma`.
+        ucb_beta: Exploration weight β of UCB, :math:`\\mu + \\sqrt{\beta}\\,\\sigma`.
         pool: How candidates are generated.
     """
 
@@ -300,7 +300,7 @@ def _match_rows(X: torch.Tensor, rows: torch.Tensor) -> list[int]:
     used: set[int] = set()
     out: list[int] = []
     for r in rows:
-        hits = torch.nonzero((X == r).all(-1)).flatten().tolist()
+        hits = torch.nonzero((r == X).all(-1)).flatten().tolist()
         hit = next(h for h in hits if h not in used)
         used.add(hit)
         out.append(hit)

@@ -1,0 +1,5 @@
+"""Benchmark harness: seeded campaigns per method on tabular benchmarks, summarised."""
+
+from ._harness import DEFAULT_CHECKPOINTS, BenchmarkReport, TrialResult, run_benchmark, run_trial
+
+__all__ = ["DEFAULT_CHECKPOINTS", "BenchmarkReport", "TrialResult", "run_benchmark", "run_trial"]

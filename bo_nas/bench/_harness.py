@@ -1,0 +1,258 @@
+"""The benchmark harness: many seeded campaigns per method on a tabular benchmark.
+
+Protocol (the one NAS papers report): each trial is a campaign of ``budget`` queries
+with its own seed; after every query the incumbent is the architecture with the best
+*validation* accuracy so far, and what is reported is that incumbent's *test* error.
+A trial "found the optimum" when its incumbent has the benchmark's best validation
+accuracy. Trials run in parallel processes; every trial is independent and seeded, so
+the table does not depend on the number of workers.
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing
+import os
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+logger = logging.getLogger(__name__)
+
+#: Queries at which the table reports the incumbent.
+DEFAULT_CHECKPOINTS = (25, 50, 100, 150)
+
+
+@dataclass(frozen=True)
+class TrialResult:
+    """One campaign of the benchmark.
+
+    Attributes:
+        method: Strategy name.
+        trial: Trial index; the campaign seed is ``seed + trial``.
+        seed: The campaign seed.
+        val: Validation accuracy (%) of each query, in order (NaN for a failure).
+        test: Test accuracy (%) of each query.
+        incumbent_test_error: Test error (%) of the best-validation architecture after
+            each query.
+        found_optimum: Whether the best-validation architecture of the benchmark was
+            evaluated.
+        seconds: Wall time of the campaign.
+    """
+
+    method: str
+    trial: int
+    seed: int
+    val: tuple[float, ...]
+    test: tuple[float, ...]
+    incumbent_test_error: tuple[float, ...]
+    found_optimum: bool
+    seconds: float
+
+
+@dataclass
+class BenchmarkReport:
+    """All trials of a benchmark run, with the summary the CLI prints."""
+
+    space: str
+    dataset: str
+    budget: int
+    optimum_test_error: float
+    trials: list[TrialResult] = field(default_factory=list)
+
+    @property
+    def methods(self) -> list[str]:
+        return list(dict.fromkeys(t.method for t in self.trials))
+
+    def errors(self, method: str) -> np.ndarray:
+        """`trials x budget` incumbent test errors of one method."""
+        rows = [t.incumbent_test_error for t in self.trials if t.method == method]
+        return np.array(rows, dtype=float).reshape(len(rows), -1)
+
+    def summary(self, checkpoints: Sequence[int] = DEFAULT_CHECKPOINTS) -> list[dict[str, Any]]:
+        """Per method: mean and std test error at each checkpoint, optimum share, time."""
+        out = []
+        for m in self.methods:
+            err = self.errors(m)
+            trials = [t for t in self.trials if t.method == m]
+            row: dict[str, Any] = {"method": m, "trials": len(trials)}
+            for c in checkpoints:
+                if c <= err.shape[1]:
+                    col = err[:, c - 1]
+                    row[f"mean@{c}"] = float(np.nanmean(col))
+                    row[f"std@{c}"] = float(np.nanstd(col))
+            row["optimum_share"] = float(np.mean([t.found_optimum for t in trials]))
+            row["seconds_per_trial"] = float(np.mean([t.seconds for t in trials]))
+            out.append(row)
+        return out
+
+    def format_table(self, checkpoints: Sequence[int] = DEFAULT_CHECKPOINTS) -> str:
+        """Markdown table: mean ± std test error (%) of the incumbent at each checkpoint."""
+        cps = [c for c in checkpoints if c <= self.budget]
+        head = ["method", *[f"test error @{c}" for c in cps], "optimum found", "s / trial"]
+        lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+        for row in self.summary(cps):
+            cells = [row["method"]]
+            cells += [f"{row[f'mean@{c}']:.2f} ± {row[f'std@{c}']:.2f}" for c in cps]
+            share = row["optimum_share"]
+            cells.append(f"{round(share * row['trials'])}/{row['trials']} ({share:.0%})")
+            cells.append(f"{row['seconds_per_trial']:.1f}")
+            lines.append("| " + " | ".join(cells) + " |")
+        lines.append(
+            f"\n{self.space} {self.dataset}, {self.budget} queries; optimum test error "
+            f"{self.optimum_test_error:.2f} %"
+        )
+        return "\n".join(lines)
+
+    def write_csv(self, path: str | os.PathLike[str]) -> None:
+        """One row per trial and query: the raw numbers behind the table."""
+        import csv
+
+        with open(path, "w", newline="") as fh:
+            w = csv.writer(fh)
+            w.writerow(
+                ["method", "trial", "seed", "query", "val_accuracy", "test_accuracy",
+                 "incumbent_test_error", "found_optimum", "seconds"]
+            )
+            for t in self.trials:
+                for q, (v, te, inc) in enumerate(
+                    zip(t.val, t.test, t.incumbent_test_error, strict=True), start=1
+                ):
+                    w.writerow(
+                        [t.method, t.trial, t.seed, q, f"{v:.6f}", f"{te:.6f}", f"{inc:.6f}",
+                         int(t.found_optimum), f"{t.seconds:.3f}"]
+                    )
+
+
+def _evaluator(space: str, dataset: str, data_dir: str | None) -> Any:
+    from bo_nas.evaluators import NB101Benchmark, NB201Benchmark
+
+    if space == "nb201":
+        return NB201Benchmark(dataset, data_dir)
+    if space == "nb101":
+        if dataset != "cifar10":
+            raise ValueError(f"dataset: NB-101 has 'cifar10' only, got {dataset!r}")
+        return NB101Benchmark(data_dir)
+    raise ValueError(f"space: expected 'nb201' or 'nb101', got {space!r}")
+
+
+def _space(space: str) -> Any:
+    from bo_nas.spaces import NB101Space, NB201Space
+
+    return NB201Space() if space == "nb201" else NB101Space()
+
+
+def run_trial(
+    space: str, dataset: str, data_dir: str | None, method: str, trial: int, seed: int,
+    budget: int, batch_size: int = 1,
+) -> TrialResult:
+    """One seeded campaign in memory; returns its per-query numbers."""
+    from bo_nas._registry import strategy_from_config
+    from bo_nas._threads import torch_threads
+    from bo_nas.campaign import Campaign
+
+    evaluator = _evaluator(space, dataset, data_dir)
+    strategy = strategy_from_config({"name": method})
+    start = time.perf_counter()
+    # Trials run side by side in processes; one thread each avoids oversubscription.
+    with torch_threads(1):
+        campaign = Campaign(_space(space), evaluator, strategy, seed=seed + trial)
+        history = campaign.run(budget, batch_size=batch_size)
+    seconds = time.perf_counter() - start
+    val, test = [], []
+    for t in history:
+        if t.result is None:
+            continue
+        val.append(t.result.val_accuracy)
+        test.append(t.result.test_accuracy if t.result.test_accuracy is not None else np.nan)
+    best_val = -np.inf
+    inc_err: list[float] = []
+    current = np.nan
+    for v, te in zip(val, test, strict=True):
+        if v > best_val:
+            best_val, current = v, 100.0 - te
+        inc_err.append(current)
+    optimum = _optimum_val(evaluator)
+    return TrialResult(
+        method=method,
+        trial=trial,
+        seed=seed + trial,
+        val=tuple(val),
+        test=tuple(test),
+        incumbent_test_error=tuple(inc_err),
+        found_optimum=bool(best_val >= optimum - 1e-9),
+        seconds=seconds,
+    )
+
+
+def _optimum_val(evaluator: Any) -> float:
+    opt = evaluator.optimum
+    return float(opt.val_accuracy)
+
+
+def _optimum_test_error(evaluator: Any) -> float:
+    return 100.0 - float(evaluator.optimum.test_accuracy)
+
+
+def run_benchmark(
+    space: str = "nb201",
+    dataset: str = "cifar10",
+    methods: Sequence[str] = ("gp-tw", "random"),
+    *,
+    budget: int = 150,
+    trials: int = 20,
+    seed: int = 0,
+    workers: int | None = None,
+    data_dir: str | None = None,
+    batch_size: int = 1,
+    on_trial: Callable[[TrialResult], None] | None = None,
+) -> BenchmarkReport:
+    """Run ``trials`` campaigns of every method and collect their curves.
+
+    Args:
+        space: ``nb201`` or ``nb101``.
+        dataset: Benchmark table (NB-201: ``cifar10``, ``cifar10-valid``, ``cifar100``,
+            ``ImageNet16-120``).
+        methods: Strategy names (as in ``bo-nas run --strategy``).
+        budget: Queries per campaign.
+        trials: Campaigns per method; trial ``i`` uses seed ``seed + i`` for every
+            method, so methods see the same random initial draws where they share a
+            sampler.
+        workers: Parallel processes (default: the number of cores).
+        data_dir: Benchmark data folder (`$BO_NAS_DATA_DIR` when omitted).
+        batch_size: Evaluations proposed at once (1 = sequential).
+        on_trial: Called as each trial finishes (progress display).
+    """
+    from bo_nas._registry import strategy_from_config
+
+    for m in methods:  # fail before starting any process
+        strategy_from_config({"name": m})
+    evaluator = _evaluator(space, dataset, data_dir)
+    report = BenchmarkReport(space, dataset, budget, _optimum_test_error(evaluator))
+    jobs = [(m, i) for i in range(trials) for m in methods]
+    workers = max(1, min(workers or os.cpu_count() or 1, len(jobs)))
+    results: dict[tuple[str, int], TrialResult] = {}
+
+    def done(r: TrialResult) -> None:
+        results[(r.method, r.trial)] = r
+        if on_trial is not None:
+            on_trial(r)
+
+    if workers == 1:
+        for m, i in jobs:
+            done(run_trial(space, dataset, data_dir, m, i, seed, budget, batch_size))
+    else:
+        ctx = multiprocessing.get_context("spawn")
+        with ProcessPoolExecutor(workers, mp_context=ctx) as pool:
+            futures = [
+                pool.submit(run_trial, space, dataset, data_dir, m, i, seed, budget, batch_size)
+                for m, i in jobs
+            ]
+            for fut in as_completed(futures):
+                done(fut.result())
+    report.trials = [results[j] for j in sorted(results, key=lambda j: (methods.index(j[0]), j[1]))]
+    return report

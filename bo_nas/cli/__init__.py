@@ -1,0 +1,87 @@
+"""The ``bo-nas`` command line: run, resume, status, export, plot, bench."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from collections.abc import Callable, Sequence
+
+#: Exit statuses, also listed in ``bo-nas --help``.
+EXIT_OK = 0
+EXIT_ERROR = 1
+EXIT_USAGE = 2
+EXIT_STORE_LOCKED = 3
+EXIT_STORE_VERSION = 4
+EXIT_MISSING_DATA = 5
+EXIT_INTERRUPTED = 130
+
+
+def _configure_logging(quiet: bool, verbose: bool) -> None:
+    level = logging.ERROR if quiet else logging.INFO if verbose else logging.WARNING
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("bo-nas: %(levelname)s: %(message)s"))
+    root = logging.getLogger("bo_nas")
+    root.handlers[:] = [handler]
+    root.setLevel(level)
+    root.propagate = False
+
+
+def _commands() -> dict[str, Callable[..., int]]:
+    from ._bench import cmd_bench
+    from ._inspect import cmd_export, cmd_plot, cmd_status
+    from ._run import cmd_resume, cmd_run
+
+    return {"run": cmd_run, "resume": cmd_resume, "status": cmd_status,
+            "export": cmd_export, "plot": cmd_plot, "bench": cmd_bench}
+
+
+def _exit_status(exc: BaseException) -> int:
+    from bo_nas.campaign import StoreLockedError, StoreVersionError
+
+    if isinstance(exc, StoreLockedError):
+        return EXIT_STORE_LOCKED
+    if isinstance(exc, StoreVersionError):
+        return EXIT_STORE_VERSION
+    if isinstance(exc, FileNotFoundError):
+        return EXIT_MISSING_DATA
+    if isinstance(exc, ValueError):
+        return EXIT_USAGE
+    return EXIT_ERROR
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of ``bo-nas``; returns the exit status."""
+    from ._parser import build_parser
+
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.version:
+        from bo_nas import __version__
+
+        print(f"bo-nas {__version__}")
+        return EXIT_OK
+    if args.command is None:
+        parser.print_help()
+        return EXIT_USAGE
+    _configure_logging(args.quiet, args.verbose)
+    try:
+        return _commands()[args.command](args)
+    except KeyboardInterrupt:
+        print("bo-nas: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except Exception as exc:
+        from bo_nas.campaign import StoreError
+        from bo_nas.encodings import BoNasError
+
+        status = _exit_status(exc)
+        log = logging.getLogger("bo_nas.cli")
+        expected = status != EXIT_ERROR or isinstance(exc, (BoNasError, StoreError, OSError))
+        if args.verbose:
+            log.exception("details")
+        hint = "" if expected or args.verbose else " (run with --verbose for the traceback)"
+        print(f"bo-nas: error: {exc}{hint}", file=sys.stderr)
+        return status
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

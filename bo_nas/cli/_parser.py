@@ -1,0 +1,163 @@
+"""The ``bo-nas`` argument parser: one sub-command per job, examples in every --help."""
+
+from __future__ import annotations
+
+import argparse
+
+from bo_nas._config import DEVICES, EVALUATORS, SPACES
+
+_FORMAT = argparse.RawDescriptionHelpFormatter
+
+_MAIN = """\
+Bayesian optimisation for neural architecture search with tree-Wasserstein kernels.
+
+examples:
+  bo-nas run                                   # demo: NB-201 cells trained on digits (CPU)
+  bo-nas run --evaluator table --dataset cifar100 --budget 100
+  bo-nas run --dataset cifar10 --data-dir ~/data/cifar-10-batches-py \\
+             --device cuda --budget 100 --batch 8
+  bo-nas status bo-nas-runs/run-20261126-101500.sqlite
+  bo-nas bench --dataset cifar10 --budget 150 --trials 20 --methods gp-tw,evolution,random
+
+exit codes: 0 success, 1 unexpected error, 2 bad arguments or input, 3 store in use,
+4 store from another version, 5 missing data, 130 interrupted.
+"""
+
+_RUN = """\
+Run a campaign: propose architectures, evaluate them, keep everything in a store.
+
+With no arguments: NB-201 cells trained on scikit-learn's 8x8 digits on the CPU, one
+worker per core, a budget that finishes in a few minutes. At the end it prints the best
+architecture and writes its drawing, the search curve and the store under --out.
+
+Settings come from --config (TOML, keys as the long flags, with tables
+[strategy_options] and [train]) and are overridden by flags given on the command line.
+
+examples:
+  bo-nas run
+  bo-nas run --evaluator table --dataset cifar100 --budget 150 --strategy gp-tw
+  bo-nas run --config campaign.toml --seed 3
+  bo-nas run --dataset cifar10 --data-dir ~/data/cifar-10-batches-py --device cuda \\
+             --budget 100 --batch 8 --epochs 50
+"""
+
+_RESUME = """\
+Continue a campaign from its store: pending evaluations are run first, nothing is
+evaluated twice, and the same seed gives the same sequence as an uninterrupted run.
+
+examples:
+  bo-nas resume bo-nas-runs/run-20261126-101500.sqlite
+  bo-nas resume run.sqlite --budget 200
+"""
+
+_STATUS = """\
+Progress of a campaign (it may be running): evaluations done, pending and failed, the
+best architecture so far, and the latest failures.
+
+examples:
+  bo-nas status run.sqlite
+"""
+
+_EXPORT = """\
+Write every trial of a store as CSV or JSON (to stdout unless --output is given).
+
+examples:
+  bo-nas export run.sqlite --format csv > trials.csv
+  bo-nas export run.sqlite --format json --output trials.json
+"""
+
+_PLOT = """\
+Figures of a store: the search curve, and accuracy against a cost (params, flops,
+latency...) when the results carry costs.
+
+examples:
+  bo-nas plot run.sqlite
+  bo-nas plot run.sqlite --cost flops --output-dir figures/
+"""
+
+_BENCH = """\
+Benchmark strategies on a tabular benchmark: `--trials` seeded campaigns per method,
+run in parallel processes. Prints mean ± std test error of the best-validation
+architecture at 25/50/100/150 queries, the share of trials that found the optimum and
+the time per trial; writes a CSV of every trial and a PNG of the curves.
+
+examples:
+  bo-nas bench --dataset cifar10 --budget 150 --trials 20 --methods gp-tw,evolution,random
+  bo-nas bench --dataset cifar100 --trials 5 --methods gp-tw,gp-hamming,bananas,nasbowl
+"""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from bo_nas.strategies import builtin_strategies
+
+    strategies = sorted(builtin_strategies())
+    parser = argparse.ArgumentParser(prog="bo-nas", description=_MAIN, formatter_class=_FORMAT)
+    parser.add_argument("--version", action="store_true", help="print the version and exit")
+    verbosity = argparse.ArgumentParser(add_help=False)
+    g = verbosity.add_mutually_exclusive_group()
+    g.add_argument("-q", "--quiet", action="store_true", help="only errors; no progress bar")
+    g.add_argument("-v", "--verbose", action="store_true", help="log every trial")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    run = sub.add_parser("run", parents=[verbosity], help="run a campaign",
+                         description=_RUN, formatter_class=_FORMAT)
+    run.add_argument("--config", metavar="TOML", help="campaign settings file")
+    run.add_argument("--space", choices=SPACES, help="search space (default nb201)")
+    run.add_argument("--evaluator", choices=EVALUATORS,
+                     help="train each network, or look it up in a table (default train)")
+    run.add_argument("--dataset", help="train: digits|cifar10|cifar100 (default digits); "
+                     "table: cifar10|cifar10-valid|cifar100|ImageNet16-120 (default cifar10)")
+    run.add_argument("--data-dir", help="CIFAR batches folder (train) or benchmark tables "
+                     "folder (table; default $BO_NAS_DATA_DIR)")
+    run.add_argument("--device", choices=DEVICES, help="training device (default auto)")
+    run.add_argument("--budget", type=int, help="evaluations in total (default 24)")
+    run.add_argument("--batch", type=int,
+                     help="evaluations in flight (default: one per GPU, else one per core)")
+    run.add_argument("--async", dest="asynchronous", action="store_const", const=True,
+                     help="propose whenever a worker frees up instead of in batches")
+    run.add_argument("--strategy", choices=strategies, help="search strategy (default gp-tw)")
+    run.add_argument("--acquisition", choices=("logei", "ucb", "ts"),
+                     help="acquisition of the GP strategies (default logei)")
+    run.add_argument("--epochs", type=int, help="training epochs per evaluation")
+    run.add_argument("--fidelity", type=int, help="epochs of the tabular numbers (12 or 200)")
+    run.add_argument("--seed", type=int, help="fixes the whole campaign (default 0)")
+    run.add_argument("--max-retries", type=int, help="re-runs of a failed evaluation")
+    run.add_argument("--store", help="SQLite file of the campaign (default: new file in --out)")
+    run.add_argument("--out", help="folder for the store and figures (default bo-nas-runs)")
+
+    resume = sub.add_parser("resume", parents=[verbosity], help="continue a campaign",
+                            description=_RESUME, formatter_class=_FORMAT)
+    resume.add_argument("store", help="the campaign's SQLite file")
+    resume.add_argument("--budget", type=int, help="new total budget (default: the stored one)")
+    resume.add_argument("--batch", type=int, help="evaluations in flight (default: stored)")
+
+    status = sub.add_parser("status", parents=[verbosity], help="progress of a campaign",
+                            description=_STATUS, formatter_class=_FORMAT)
+    status.add_argument("store", help="the campaign's SQLite file")
+
+    export = sub.add_parser("export", parents=[verbosity], help="trials as CSV or JSON",
+                            description=_EXPORT, formatter_class=_FORMAT)
+    export.add_argument("store", help="the campaign's SQLite file")
+    export.add_argument("--format", choices=("csv", "json"), default="csv")
+    export.add_argument("--output", "-o", help="file to write (default stdout)")
+
+    plot = sub.add_parser("plot", parents=[verbosity], help="figures of a campaign",
+                          description=_PLOT, formatter_class=_FORMAT)
+    plot.add_argument("store", help="the campaign's SQLite file")
+    plot.add_argument("--cost", help="cost for the accuracy-vs-cost scatter (default: first)")
+    plot.add_argument("--output-dir", help="where to write the PNGs (default: beside the store)")
+
+    bench = sub.add_parser("bench", parents=[verbosity], help="benchmark strategies",
+                           description=_BENCH, formatter_class=_FORMAT)
+    bench.add_argument("--space", choices=SPACES, default="nb201")
+    bench.add_argument("--dataset", default="cifar10")
+    bench.add_argument("--data-dir", help="benchmark tables folder (default $BO_NAS_DATA_DIR)")
+    bench.add_argument("--methods", default="gp-tw,evolution,random",
+                       help=f"comma-separated, from: {','.join(strategies)}")
+    bench.add_argument("--budget", type=int, default=150)
+    bench.add_argument("--trials", type=int, default=20)
+    bench.add_argument("--batch", type=int, default=1, help="proposals per step")
+    bench.add_argument("--seed", type=int, default=0, help="trial i uses seed + i")
+    bench.add_argument("--workers", type=int, help="parallel processes (default: cores)")
+    bench.add_argument("--out", default="bench-out", help="folder for the CSV and PNG")
+    return parser

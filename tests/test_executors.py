@@ -1,0 +1,232 @@
+"""Executors: the local process pool for real, worker deaths, the waiting hook."""
+
+from __future__ import annotations
+
+import os
+import pickle
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import ALL_COMPLETED, FIRST_COMPLETED, Future
+from concurrent.futures.process import BrokenProcessPool
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from bo_nas.campaign import (
+    Campaign,
+    InlineExecutor,
+    RestartingProcessPool,
+    SimulatedExecutor,
+    TrialState,
+    local_executor,
+    wait_futures,
+)
+from bo_nas.encodings import Architecture
+from bo_nas.evaluators import EvaluationResult, Evaluator, NB201Benchmark
+from bo_nas.spaces import NB201Space
+from bo_nas.strategies import RandomSearch
+
+WATCHDOG_S = 90.0
+
+
+def within(seconds: float, fn: Callable[[], Any]) -> Any:
+    """Run ``fn`` in a thread and fail (rather than hang the suite) if it overruns."""
+    box: dict[str, Any] = {}
+
+    def target() -> None:
+        try:
+            box["value"] = fn()
+        except BaseException as exc:
+            box["error"] = exc
+
+    thread = threading.Thread(target=target, daemon=True)
+    thread.start()
+    thread.join(seconds)
+    if thread.is_alive():
+        pytest.fail(f"did not finish within {seconds} s (hang)")
+    if "error" in box:
+        raise box["error"]
+    return box.get("value")
+
+
+class ConvCount(Evaluator):
+    """A deterministic toy objective on NB-201 cells, with FLOPs that vary by cell."""
+
+    def evaluate(self, arch: Architecture) -> EvaluationResult:
+        ops = arch.ops
+        val = 60 + 5 * ops.count("nor_conv_3x3") + 2 * ops.count("nor_conv_1x1")
+        val += 0.3 * (int(arch.key[:4], 16) % 7)
+        flops = 10.0 + 80.0 * ops.count("nor_conv_3x3") + 9.0 * ops.count("nor_conv_1x1")
+        return EvaluationResult(val_accuracy=min(val, 100.0), costs={"flops": flops})
+
+    def to_config(self) -> dict[str, Any]:
+        return {"kind": "conv-count"}
+
+
+class Crashing(Evaluator):
+    """Kills its worker process on one architecture; once only when ``marker`` is given.
+
+    It never kills the process that built it, so a mistake cannot take the test down.
+    """
+
+    def __init__(self, kill_key: str, marker: str | None = None) -> None:
+        self.kill_key = kill_key
+        self.marker = marker
+        self.parent = os.getpid()
+        self.base = ConvCount()
+
+    def evaluate(self, arch: Architecture) -> EvaluationResult:
+        armed = self.marker is None or not os.path.exists(self.marker)
+        if arch.key == self.kill_key and os.getpid() != self.parent and armed:
+            if self.marker is not None:
+                Path(self.marker).write_text("died once")
+            os._exit(3)
+        return self.base.evaluate(arch)
+
+    def to_config(self) -> dict[str, Any]:
+        return {"kind": "crashing"}
+
+
+def _proposals(n: int, seed: int) -> list[Architecture]:
+    """The architectures a random-search campaign with ``seed`` proposes first."""
+    with Campaign(NB201Space(), ConvCount(), RandomSearch(), seed=seed) as c:
+        return [t.arch for t in c.ask(n)]
+
+
+def _run(
+    evaluator: Evaluator, pool: Any, *, seed: int, budget: int, max_retries: int = 0
+) -> Any:
+    """A random-search campaign through ``pool`` under the watchdog (the campaign is
+    built in the watchdog's thread: SQLite connections stay in their thread)."""
+
+    def go() -> Any:
+        with Campaign(
+            NB201Space(), evaluator, RandomSearch(), seed=seed, max_retries=max_retries
+        ) as campaign:
+            return campaign.run(budget, batch_size=2, executor=pool)
+
+    return within(WATCHDOG_S, go)
+
+
+def _env_of_worker(delay: float) -> tuple[int, str | None]:
+    time.sleep(delay)
+    return os.getpid(), os.environ.get("CUDA_VISIBLE_DEVICES")
+
+
+def _die() -> None:
+    os._exit(5)
+
+
+def _square(x: int) -> int:
+    return x * x
+
+
+# --- the local process pool -----------------------------------------------------------
+
+
+def test_local_executor_runs_nb201_campaign(data_dir: Path) -> None:
+    bench = NB201Benchmark("cifar100")
+    # The evaluator travels as its settings; each worker reloads the table itself.
+    assert len(pickle.dumps(bench)) < 2000
+    with local_executor(2) as pool:
+        assert pool.max_workers == 2
+        history = _run(bench, pool, seed=3, budget=6)
+    assert [t.state for t in history] == [TrialState.COMPLETE] * 6
+    for t in history:  # oracle: the same lookup in this process
+        assert t.result == bench.evaluate(t.arch)
+        assert t.attempts == 1
+
+
+def test_local_executor_defaults() -> None:
+    pool = local_executor(devices=[])
+    try:
+        assert pool.max_workers == (os.cpu_count() or 1)
+        assert pool.devices is None
+    finally:
+        pool.shutdown()
+    with pytest.raises(ValueError, match="max_workers"):
+        RestartingProcessPool(0)
+    with pytest.raises(ValueError, match="devices"):
+        RestartingProcessPool(1, devices=[])
+
+
+def test_pool_pins_workers_to_devices_and_restarts_after_a_death() -> None:
+    with RestartingProcessPool(2, devices=["3", "5"]) as pool:
+        seen = within(WATCHDOG_S, lambda: [
+            f.result() for f in [pool.submit(_env_of_worker, 0.3) for _ in range(4)]
+        ])
+        devices = dict(seen)
+        assert set(devices.values()) <= {"3", "5"}
+        # Distinct workers hold distinct devices.
+        assert len(set(devices.values())) == len(devices)
+
+        doomed = pool.submit(_die)
+        with pytest.raises(BrokenProcessPool):
+            within(WATCHDOG_S, lambda: doomed.result(timeout=60))
+        # The next submission starts a fresh pool instead of raising.
+        assert within(WATCHDOG_S, lambda: pool.submit(_square, 7).result(timeout=60)) == 49
+        assert pool.restarts == 1
+        pid, device = within(WATCHDOG_S, lambda: pool.submit(_env_of_worker, 0).result())
+        assert device in {"3", "5"} and pid not in devices
+    with pytest.raises(RuntimeError, match="shutdown"):
+        pool.submit(_square, 1)
+
+
+def test_dead_worker_is_retried_and_the_campaign_recovers(tmp_path: Path) -> None:
+    """A worker dies once on trial 2: it and its in-flight neighbour are retried."""
+    archs = _proposals(6, seed=11)
+    evaluator = Crashing(archs[2].key, marker=str(tmp_path / "died"))
+    with local_executor(2) as pool:
+        history = _run(evaluator, pool, seed=11, budget=6, max_retries=1)
+        assert pool.restarts >= 1
+    assert (tmp_path / "died").exists()
+    assert [t.arch.key for t in history] == [a.key for a in archs]
+    assert all(t.state is TrialState.COMPLETE for t in history)
+    assert history[2].attempts == 2
+    for t in history:
+        assert t.result == ConvCount().evaluate(t.arch)
+
+
+def test_worker_that_always_dies_is_recorded_as_failed() -> None:
+    archs = _proposals(6, seed=12)
+    evaluator = Crashing(archs[1].key)
+    with local_executor(2) as pool:
+        history = _run(evaluator, pool, seed=12, budget=6, max_retries=1)
+    assert len(history) == 6 and not history.pending
+    culprit = history[1]
+    assert culprit.state is TrialState.FAILED
+    assert culprit.attempts == 2
+    assert "BrokenProcessPool" in (culprit.error or "")
+    # Bystanders in flight when the pool broke are failed attempts too, never lost:
+    # each is complete or failed for the same reason.
+    for t in history:
+        if t.state is TrialState.FAILED:
+            assert "BrokenProcessPool" in (t.error or "")
+    assert len(history.complete) >= 4
+
+
+# --- waiting --------------------------------------------------------------------------
+
+
+def test_wait_futures_defers_to_a_clocked_executor() -> None:
+    inline = InlineExecutor()
+    futs = [inline.submit(_square, i) for i in range(3)]
+    done, not_done = wait_futures(inline, futs, FIRST_COMPLETED)
+    assert done == set(futs) and not not_done
+
+    sim = SimulatedExecutor(lambda v: float(v), n_workers=1, noise_sigma=0.0)
+    late, early = sim.submit(_square, 3), sim.submit(_square, 1)
+    # One worker: first come first served, whatever the durations.
+    done, not_done = wait_futures(sim, [early, late], FIRST_COMPLETED)
+    assert done == {late} and not_done == {early} and sim.now == 9.0
+    done, _ = wait_futures(sim, [early], ALL_COMPLETED)
+    assert early.result() == 1 and sim.now == 10.0
+    assert isinstance(late, Future)
+
+
+def test_inline_executor_carries_exceptions() -> None:
+    fut = InlineExecutor().submit(np.log, "x")
+    assert isinstance(fut.exception(), TypeError)
