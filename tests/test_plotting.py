@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 from matplotlib.colors import is_color_like, to_rgb, to_rgba
 
-from bo_nas.encodings import NB101_OPS, NB201_OPS, OpTree, nb201_architecture
+from bo_nas.encodings import NB101_OPS, NB201_OPS, Architecture, OpTree, nb201_architecture
 from bo_nas.plotting import (
     OP_COLOURS,
     draw_cell,
@@ -27,7 +27,7 @@ from bo_nas.plotting import (
     plot_search_curve,
     save_figure,
 )
-from bo_nas.plotting._cells import _positions
+from bo_nas.plotting._cells import _bend, _positions
 from bo_nas.plotting._colours import FALLBACK_PALETTE, METHOD_PALETTE
 from bo_nas.spaces import CellSpace, NB101Space, NB201Space, default_nb201_tree
 
@@ -127,6 +127,22 @@ def test_draw_cell_layers_flow_left_to_right():
             assert xs[arch.output_node] == max(xs.values()) > xs[arch.input_node]
             others = [x for v, x in xs.items() if v not in (arch.input_node, arch.output_node)]
             assert all(xs[arch.input_node] < x < xs[arch.output_node] for x in others)
+
+
+def test_edges_that_would_cross_a_node_are_bent():
+    # input -> a -> b -> output plus a skip input -> output: all four nodes on one row.
+    g = nx.DiGraph([(0, 1), (1, 2), (2, 3), (0, 3)])
+    nx.set_node_attributes(g, {0: "input", 1: "conv", 2: "conv", 3: "output"}, "op")
+    arch = Architecture(g)
+    pos = _positions(arch.pruned, arch.input_node, arch.output_node, arch.canonical_order)
+    assert {p[1] for p in pos.values()} == {0.0}
+    assert _bend(0, 3, pos) != 0.0
+    assert _bend(0, 1, pos) == _bend(1, 2, pos) == 0.0
+    # Nodes just above the line push the edge down (positive arc3 rad).
+    pos2 = {**pos, 1: (1.0, 0.1), 2: (2.0, 0.1)}
+    assert _bend(0, 3, pos2) > 0
+    ax = draw_cell(arch)
+    assert len(ax.patches) == 4  # one arrow per edge
 
 
 def test_draw_cell_on_given_axes_and_unpruned_graph():

@@ -263,6 +263,9 @@ class Campaign:
             batch_size: Evaluations in flight at once.
             executor: Where evaluations run (any ``concurrent.futures.Executor``; the
                 evaluator must then be picklable). ``None`` runs them in this process.
+                `local_executor` gives a process pool (a worker per GPU or CPU core)
+                that replaces itself when a worker dies; `dask_executor` a Dask
+                cluster; `SimulatedExecutor` a simulated clock (see `run_simulated`).
             asynchronous: Propose a new architecture whenever one evaluation finishes
                 (conditioning on the pending ones) instead of waiting for the batch.
             callback: Called with each finished trial (progress display).
@@ -354,6 +357,7 @@ class Campaign:
         waiting = [t for t in history.pending if t.number not in busy]
         finished = len(history.complete) + len(history.failed)
         free = batch_size - len(in_flight)
+        unsubmitted = waiting[free:]
         for t in waiting[:free]:
             self._submit(t.number, pool, in_flight)
         if waiting and not asynchronous:
@@ -362,7 +366,7 @@ class Campaign:
             return
         free = batch_size - len(in_flight)
         room = budget - finished - len(history.pending)
-        if free > 0 and room > 0 and not waiting[free:]:
+        if free > 0 and room > 0 and not unsubmitted:
             for t in self.ask(min(free, room)):
                 self._submit(t.number, pool, in_flight)
 

@@ -143,5 +143,10 @@ def local_gpu_cluster(
         }
         for gpu in ids
     }
-    scheduler = {"cls": Scheduler, "options": {"host": host, "dashboard_address": None}}
+    # No dashboard; the scheduler's small HTTP endpoint (health checks) takes any free
+    # port on ``host`` rather than 8787.
+    scheduler = {
+        "cls": Scheduler,
+        "options": {"host": host, "dashboard": False, "dashboard_address": f"{host}:0"},
+    }
     return SpecCluster(workers=workers, scheduler=scheduler)

@@ -10,7 +10,10 @@ standard library lacks for long searches:
   dies (segfault, out-of-memory kill, ``os._exit``): every task in flight fails with
   ``BrokenProcessPool`` and every later ``submit`` raises it. The restarting pool lets
   those futures fail (the campaign records each as one failed attempt and retries it
-  while ``max_retries`` allows) and starts a fresh pool at the next ``submit``.
+  while ``max_retries`` allows) and starts a fresh pool at the next ``submit``. (With
+  a plain ``ProcessPoolExecutor``, `Campaign.run` stops at that ``submit`` with
+  ``BrokenProcessPool``; unfinished trials stay pending in the store and
+  `Campaign.resume` evaluates them.)
 * `wait_futures` is the one place where the campaign waits; an executor that keeps its
   own clock (`bo_nas.campaign.SimulatedExecutor`) decides there which task finishes
   next.

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 
 #: Exit statuses, also listed in ``bo-nas --help``.
 EXIT_OK = 0
@@ -16,14 +17,22 @@ EXIT_MISSING_DATA = 5
 EXIT_INTERRUPTED = 130
 
 
-def _configure_logging(quiet: bool, verbose: bool) -> None:
+@contextlib.contextmanager
+def _logging(quiet: bool, verbose: bool) -> Iterator[None]:
+    """Log bo-nas messages to stderr for the command, then restore the logger as it was
+    (``main`` is also called in-process, by tests and by users' scripts)."""
     level = logging.ERROR if quiet else logging.INFO if verbose else logging.WARNING
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter("bo-nas: %(levelname)s: %(message)s"))
-    root = logging.getLogger("bo_nas")
-    root.handlers[:] = [handler]
-    root.setLevel(level)
-    root.propagate = False
+    log = logging.getLogger("bo_nas")
+    saved = (log.handlers[:], log.level, log.propagate)
+    log.handlers[:] = [handler]
+    log.setLevel(level)
+    log.propagate = False
+    try:
+        yield
+    finally:
+        log.handlers[:], log.level, log.propagate = saved[0], saved[1], saved[2]
 
 
 def _commands() -> dict[str, Callable[..., int]]:
@@ -63,9 +72,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command is None:
         parser.print_help()
         return EXIT_USAGE
-    _configure_logging(args.quiet, args.verbose)
     try:
-        return _commands()[args.command](args)
+        with _logging(args.quiet, args.verbose):
+            return _commands()[args.command](args)
     except KeyboardInterrupt:
         print("bo-nas: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
@@ -82,6 +91,3 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"bo-nas: error: {exc}{hint}", file=sys.stderr)
         return status
 
-
-if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())

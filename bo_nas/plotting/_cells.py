@@ -63,6 +63,33 @@ def _positions(
     return pos
 
 
+_BEND = 0.35
+_CLEARANCE = 0.25
+
+
+def _bend(u: Hashable, v: Hashable, pos: dict[Hashable, tuple[float, float]]) -> float:
+    """Curvature (matplotlib ``arc3`` rad) for edge u → v: 0 unless the straight line
+    passes within `_CLEARANCE` of a node between its ends, then bowed away from it."""
+    (x0, y0), (x1, y1) = pos[u], pos[v]
+    nearest: tuple[float, float] | None = None
+    for w, (xw, yw) in pos.items():
+        if w in (u, v) or not x0 < xw < x1:
+            continue
+        y_line = y0 + (y1 - y0) * (xw - x0) / (x1 - x0)
+        # Vertical offset times cos(slope) is the distance to the line.
+        gap = (yw - y_line) / (1.0 + ((y1 - y0) / (x1 - x0)) ** 2) ** 0.5
+        if abs(gap) < _CLEARANCE and (nearest is None or abs(gap) < abs(nearest[0])):
+            nearest = (gap, y_line)
+    if nearest is None:
+        return 0.0
+    gap, y_line = nearest
+    # For a left → right edge a positive rad bows downwards. Bow away from the blocking
+    # node; when it sits on the line, away from the middle row, where there is room.
+    if abs(gap) > 1e-9:
+        return _BEND if gap > 0 else -_BEND
+    return -_BEND if y_line >= 0 else _BEND
+
+
 def _legend_handles(ops: Sequence[str], size: float = 9.0) -> list[Line2D]:
     handles = []
     for op in ops:
@@ -119,10 +146,15 @@ def draw_cell(
     order = arch.canonical_order if pruned else sorted(graph.nodes, key=str)
     pos = _positions(graph, arch.input_node, arch.output_node, order)
     edge = line_colour()
-    nx.draw_networkx_edges(
-        graph, pos, ax=ax, edge_color=edge, width=1.2, arrows=True, arrowstyle="-|>",
-        arrowsize=12, node_size=node_size, node_shape=_OP_SHAPE,
-    )
+    by_bend: dict[float, list[tuple[Hashable, Hashable]]] = {}
+    for u, v in graph.edges:
+        by_bend.setdefault(_bend(u, v, pos), []).append((u, v))
+    for rad, edgelist in sorted(by_bend.items()):
+        nx.draw_networkx_edges(
+            graph, pos, edgelist=edgelist, ax=ax, edge_color=edge, width=1.2, arrows=True,
+            arrowstyle="-|>", arrowsize=12, node_size=node_size, node_shape=_OP_SHAPE,
+            connectionstyle=f"arc3,rad={rad}",
+        )
     for shape, members in (
         (_TERMINAL_SHAPE, [v for v in graph if v in (arch.input_node, arch.output_node)]),
         (_OP_SHAPE, [v for v in graph if v not in (arch.input_node, arch.output_node)]),

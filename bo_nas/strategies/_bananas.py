@@ -176,7 +176,8 @@ class BananasStrategy(Strategy):
 
     with :math:`\mu_i, \sigma_i` the mean and standard deviation of the ensemble's
     predictions (independent Thompson sampling, ITS). The ``n`` largest draws are
-    proposed.
+    proposed. Initial weights, minibatch orders and the draws all come from one
+    ``torch.Generator`` seeded from the ``rng`` given to `propose`.
 
     Args:
         n_init: Random architectures before the first model.
@@ -246,6 +247,7 @@ class BananasStrategy(Strategy):
         model = fit_ensemble(X, y, self.ensemble, gen)
         with torch.no_grad():
             pred = model(self._encode(pool))  # E x m
+        logger.debug("BANANAS: %d training cells, %d candidates", len(complete), len(pool))
         mean = pred.mean(0)
         std = pred.std(0) if len(pred) > 1 else torch.zeros_like(mean)
         draws = mean + std * torch.randn(len(pool), generator=gen, dtype=mean.dtype)

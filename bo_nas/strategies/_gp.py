@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import math
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -41,6 +41,15 @@ Features = Literal["tw", "tw-positions", "tw-ngrams", "categorical"]
 _TS_MAX_POOL = 2000
 # Up to this many observations a GP is fitted with one thread (see `torch_threads`).
 _SINGLE_THREAD_MAX = 1000
+# Hyper-parameters are fitted on at most this many observations (a random subset drawn
+# from the campaign's stream), then the GP conditions on all of them. A handful of
+# hyper-parameters is well determined by hundreds of points, while each likelihood
+# step on n points costs O(n^2 d) for the kernel and O(n^3) for the solve: on 5,000
+# points a fit would take minutes.
+_FIT_MAX = 300
+# Noise floors tried, relative to the prior variance, when the training covariance is
+# not numerically positive definite.
+_JITTERS = (1e-6, 1e-4, 1e-2)
 
 
 @dataclass(frozen=True)
@@ -203,34 +212,47 @@ class GPStrategy(Strategy):
     def _fit(
         self, archs: Sequence[Architecture], values: Sequence[float], gen: torch.Generator
     ) -> SingleTaskGP:
+        r"""Fit the GP's hyper-parameters by marginal likelihood; never raises.
+
+        Warm-starts from the previous fit. With more than ``_FIT_MAX`` observations the
+        hyper-parameters are fitted on a random subset (drawn from ``gen``) and the
+        returned GP conditions on all observations. Whatever the data (duplicate
+        inputs, constant targets, a single point, extreme hyper-parameters), the
+        returned model has a usable posterior: when the training covariance
+        :math:`K + \sigma^2 I` cannot be factorised, the noise floor is raised step by
+        step (jitter :math:`\sigma^2 \ge j \cdot \mathrm{mean\,diag}\,K` for
+        :math:`j \in` ``_JITTERS``), then the previous hyper-parameters are restored,
+        then the defaults; each step is logged as a warning.
+        """
         X = self._encode(archs)
         Y = torch.tensor(values, dtype=torch.float64).unsqueeze(-1)
+        previous = _finite_state(self._hypers)
         model = self._build(X, Y)
-        if self._hypers is not None:
-            try:
-                model.load_state_dict(
-                    {k: torch.tensor(v, dtype=torch.float64) for k, v in self._hypers.items()},
-                    strict=False,
-                )
-            except (RuntimeError, KeyError) as exc:
-                logger.debug("warm start skipped: %s", exc)
-        mll = ExactMarginalLogLikelihood(model.likelihood, model)
+        _load_hypers(model, previous)
         # BoTorch restarts a failed fit from prior samples drawn with torch's global
         # generator; fork it and seed from the campaign's stream so fits reproduce
         # without disturbing the caller's global state.
         with torch.random.fork_rng(devices=[]), warnings.catch_warnings():
             warnings.simplefilter("ignore")
             torch.manual_seed(int(torch.randint(2**62, (1,), generator=gen)))
+            target = model
+            if len(X) > _FIT_MAX:
+                idx = torch.randperm(len(X), generator=gen)[:_FIT_MAX].sort().values
+                target = self._build(X[idx], Y[idx])
+                _load_hypers(target, previous)
             try:
-                fit_gpytorch_mll(mll)
+                # At most _FIT_MAX points: one thread is fastest (see `torch_threads`).
+                with torch_threads(1 if len(target.train_targets) <= _SINGLE_THREAD_MAX
+                                   else torch.get_num_threads()):
+                    fit_gpytorch_mll(ExactMarginalLogLikelihood(target.likelihood, target))
             except Exception as exc:  # a failed fit keeps the previous hyper-parameters
                 logger.warning("GP fit failed (%s); keeping previous hyper-parameters", exc)
-        model.eval()
-        self._hypers = {
-            k: v.detach().cpu().tolist()
-            for k, v in model.state_dict().items()
-            if "raw_" in k and "outcome_transform" not in k
-        }
+                _load_hypers(target, previous)
+            if target is not model:
+                _load_hypers(model, _hypers_of(target))
+            model.eval()
+            model = _ensure_usable(model, previous, lambda: self._build(X, Y))
+        self._hypers = _hypers_of(model)
         return model
 
     def _select(
@@ -293,6 +315,112 @@ class GPStrategy(Strategy):
                     draw[torch.tensor(picks)] = -math.inf
                 picks.append(int(torch.argmax(draw)))
         return [int(cand[i]) for i in picks]
+
+
+def _hypers_of(model: SingleTaskGP) -> dict[str, Any]:
+    """The fitted (raw) hyper-parameters, JSON-compatible; outcome transform excluded."""
+    return {
+        k: v.detach().cpu().tolist()
+        for k, v in model.named_parameters()
+        if "outcome_transform" not in k
+    }
+
+
+def _finite_state(state: dict[str, Any] | None) -> dict[str, Any] | None:
+    """``state`` when every value is finite, else ``None`` (a diverged fit is no start)."""
+    if not state:
+        return None
+    try:
+        ok = all(bool(torch.isfinite(torch.as_tensor(v, dtype=torch.float64)).all())
+                 for v in state.values())
+    except (TypeError, ValueError, RuntimeError):
+        ok = False
+    if not ok:
+        logger.warning("stored GP hyper-parameters are not finite; starting from defaults")
+    return state if ok else None
+
+
+def _load_hypers(model: SingleTaskGP, state: dict[str, Any] | None) -> bool:
+    """Load raw hyper-parameters saved by `_hypers_of`; ``False`` if they do not fit."""
+    if not state:
+        return False
+    try:
+        model.load_state_dict(
+            {k: torch.tensor(v, dtype=torch.float64) for k, v in state.items()}, strict=False
+        )
+    except (RuntimeError, KeyError, TypeError, ValueError) as exc:
+        logger.debug("warm start skipped: %s", exc)
+        return False
+    return True
+
+
+def _usable(model: SingleTaskGP) -> bool:
+    """Whether the posterior can be computed: the training covariance factorises (GPyTorch
+    adds up to 1e-6 of jitter itself before it gives up) and the predictions at a few
+    training inputs are finite. Builds the model's prediction caches (the one Cholesky
+    factorisation of the training covariance), which the acquisition then reuses."""
+    X = model.train_inputs[0]
+    try:
+        with torch.no_grad():
+            post = model.posterior(X[: min(len(X), 8)])
+            return bool(torch.isfinite(post.mean).all() and torch.isfinite(post.variance).all())
+    except (RuntimeError, ValueError) as exc:  # NotPSDError is a RuntimeError
+        logger.debug("GP posterior failed: %s", exc)
+        return False
+
+
+def _ensure_usable(
+    model: SingleTaskGP,
+    previous: dict[str, Any] | None,
+    rebuild: Callable[[], SingleTaskGP],
+) -> SingleTaskGP:
+    """Return ``model`` or a repaired GP on the same data whose posterior is usable.
+
+    Escalation: raise the noise floor (jitter) through ``_JITTERS`` relative to the
+    mean prior variance; then restore the ``previous`` hyper-parameters; then the
+    defaults of ``rebuild()`` with the largest jitter. Each step is logged.
+    """
+    if _usable(model):
+        return model
+    candidates: list[tuple[str, SingleTaskGP]] = [("fitted", model)]
+    if previous is not None:
+        restored = rebuild()
+        if _load_hypers(restored, previous):
+            candidates.append(("previous", restored))
+    candidates.append(("default", rebuild()))
+    for label, m in candidates:
+        m.eval()
+        if label != "fitted" and _usable(m):
+            logger.warning(
+                "GP covariance not positive definite; fell back to the %s hyper-parameters",
+                label,
+            )
+            return m
+        with torch.no_grad():
+            scale = m.covar_module(m.train_inputs[0][:1]).to_dense().mean().abs()
+            scale = float(scale) if torch.isfinite(scale) and scale > 0 else 1.0
+        for j in _JITTERS:
+            floor = j * scale
+            with torch.no_grad():
+                m.likelihood.noise = torch.clamp_min(m.likelihood.noise, floor)
+            m.train()  # drops the prediction caches built with the old noise
+            m.eval()
+            if _usable(m):
+                logger.warning(
+                    "GP covariance not positive definite with the %s hyper-parameters; "
+                    "raised the noise floor to %.1e (jitter)",
+                    label,
+                    floor,
+                )
+                return m
+        logger.warning(
+            "GP covariance not positive definite with the %s hyper-parameters even with "
+            "jitter %.0e",
+            label,
+            _JITTERS[-1],
+        )
+    logger.warning("GP posterior unusable; proceeding with default hyper-parameters")
+    return candidates[-1][1]
 
 
 def _match_rows(X: torch.Tensor, rows: torch.Tensor) -> list[int]:

@@ -1,0 +1,191 @@
+"""Campaigns on a real Dask cluster (loopback only), including workers that die."""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+distributed = pytest.importorskip("distributed")
+dask = pytest.importorskip("dask")
+
+from bo_nas.campaign import (  # noqa: E402 - after the optional-dependency skip
+    Campaign,
+    TrialState,
+    dask_executor,
+    local_gpu_cluster,
+)
+from bo_nas.encodings import Architecture  # noqa: E402
+from bo_nas.evaluators import EvaluationResult, Evaluator, NB201Benchmark  # noqa: E402
+from bo_nas.spaces import NB201Space  # noqa: E402
+from bo_nas.strategies import GPStrategy, PoolConfig, RandomSearch  # noqa: E402
+
+WATCHDOG_S = 120.0
+
+
+def within(seconds: float, fn: Callable[[], Any]) -> Any:
+    """Run ``fn`` in a thread and fail (rather than hang the suite) if it overruns."""
+    box: dict[str, Any] = {}
+
+    def target() -> None:
+        try:
+            box["value"] = fn()
+        except BaseException as exc:
+            box["error"] = exc
+
+    thread = threading.Thread(target=target, daemon=True)
+    thread.start()
+    thread.join(seconds)
+    if thread.is_alive():
+        pytest.fail(f"did not finish within {seconds} s (hang)")
+    if "error" in box:
+        raise box["error"]
+    return box.get("value")
+
+
+class ConvCount(Evaluator):
+    """A deterministic toy objective on NB-201 cells."""
+
+    def evaluate(self, arch: Architecture) -> EvaluationResult:
+        ops = arch.ops
+        val = 60 + 5 * ops.count("nor_conv_3x3") + 2 * ops.count("nor_conv_1x1")
+        val += 0.3 * (int(arch.key[:4], 16) % 7)
+        return EvaluationResult(val_accuracy=min(val, 100.0))
+
+    def to_config(self) -> dict[str, Any]:
+        return {"kind": "conv-count"}
+
+
+class Crashing(Evaluator):
+    """Kills its worker process on one architecture; once only when ``marker`` is given.
+
+    It never kills the process that built it, so a mistake cannot take the test down.
+    """
+
+    def __init__(self, kill_key: str, marker: str | None = None) -> None:
+        self.kill_key = kill_key
+        self.marker = marker
+        self.parent = os.getpid()
+        self.base = ConvCount()
+
+    def evaluate(self, arch: Architecture) -> EvaluationResult:
+        armed = self.marker is None or not os.path.exists(self.marker)
+        if arch.key == self.kill_key and os.getpid() != self.parent and armed:
+            if self.marker is not None:
+                Path(self.marker).write_text("died once")
+            os._exit(3)
+        return self.base.evaluate(arch)
+
+    def to_config(self) -> dict[str, Any]:
+        return {"kind": "crashing"}
+
+
+@pytest.fixture(scope="module")
+def client() -> Iterator[Any]:
+    """Two single-threaded worker processes on loopback. ``allowed-failures`` 0 makes a
+    task whose worker dies fail at once with ``KilledWorker`` instead of being tried on
+    up to three more workers (the scheduler reads it when it starts)."""
+    with dask.config.set({"distributed.scheduler.allowed-failures": 0}):
+        cluster = distributed.LocalCluster(
+            n_workers=2,
+            threads_per_worker=1,
+            processes=True,
+            host="127.0.0.1",
+            dashboard_address=None,
+        )
+    with cluster, distributed.Client(cluster) as c:
+        yield c
+
+
+def _run(
+    evaluator: Evaluator,
+    executor: Any,
+    strategy: Any,
+    *,
+    seed: int,
+    budget: int,
+    max_retries: int = 0,
+    asynchronous: bool = False,
+) -> Any:
+    """A campaign built and run in the watchdog's thread (SQLite stays in its thread)."""
+
+    def go() -> Any:
+        with Campaign(
+            NB201Space(), evaluator, strategy, seed=seed, max_retries=max_retries
+        ) as campaign:
+            return campaign.run(budget, batch_size=2, executor=executor, asynchronous=asynchronous)
+
+    return within(WATCHDOG_S, go)
+
+
+def _proposals(n: int, seed: int) -> list[Architecture]:
+    with Campaign(NB201Space(), ConvCount(), RandomSearch(), seed=seed) as c:
+        return [t.arch for t in c.ask(n)]
+
+
+def test_async_gp_campaign_on_dask(client: Any, data_dir: Path) -> None:
+    bench = NB201Benchmark("cifar100")
+    strategy = GPStrategy(n_init=4, pool=PoolConfig(top_k=2, n_random=60, two_step=0))
+    history = _run(bench, dask_executor(client), strategy, seed=0, budget=12, asynchronous=True)
+    assert len(history) == 12
+    assert all(t.state is TrialState.COMPLETE and t.attempts == 1 for t in history)
+    for t in history:  # oracle: the same lookup in this process
+        assert t.result == bench.evaluate(t.arch)
+    assert len(history.keys) == 12
+
+
+def test_killed_worker_is_recorded_as_failure(client: Any) -> None:
+    client.wait_for_workers(2, timeout=60)
+    archs = _proposals(6, seed=21)
+    history = _run(Crashing(archs[1].key), dask_executor(client), RandomSearch(), seed=21, budget=6)
+    assert [t.arch.key for t in history] == [a.key for a in archs]
+    assert not history.pending
+    culprit = history[1]
+    assert culprit.state is TrialState.FAILED and culprit.attempts == 1
+    assert "KilledWorker" in (culprit.error or "")
+    for t in history:  # a bystander on the dead worker fails the same way, if at all
+        if t.state is TrialState.FAILED:
+            assert "KilledWorker" in (t.error or "")
+    assert len(history.complete) >= 4
+
+
+def test_worker_death_is_retried_as_a_new_task(client: Any, tmp_path: Path) -> None:
+    client.wait_for_workers(2, timeout=60)
+    archs = _proposals(4, seed=22)
+    evaluator = Crashing(archs[0].key, marker=str(tmp_path / "died"))
+    history = _run(
+        evaluator, dask_executor(client), RandomSearch(), seed=22, budget=4, max_retries=1
+    )
+    assert (tmp_path / "died").exists()
+    assert all(t.state is TrialState.COMPLETE for t in history)
+    # The retry ran although the task's first attempt erred: pure=False gave it a new key.
+    assert history[0].attempts == 2
+    assert history[0].result == ConvCount().evaluate(archs[0])
+
+
+def test_dask_executor_validates(client: Any) -> None:
+    with pytest.raises(ValueError, match="client"):
+        dask_executor(object())
+    with pytest.raises(ValueError, match="resources"):
+        dask_executor(client, resources={"GPU": 0})
+    with pytest.raises(ValueError, match="retries"):
+        dask_executor(client, retries=-1)
+
+
+def test_local_gpu_cluster_pins_one_device_per_worker() -> None:
+    def go() -> tuple[dict[str, Any], int]:
+        with local_gpu_cluster(["0", "1"]) as cluster, distributed.Client(cluster) as c:
+            c.wait_for_workers(2, timeout=60)
+            env = c.run(os.getenv, "CUDA_VISIBLE_DEVICES")
+            resources = {w["resources"].get("GPU") for w in c.scheduler_info()["workers"].values()}
+            assert resources == {1}
+            ex = dask_executor(c, resources={"GPU": 1})
+            return env, ex.submit(pow, 2, 5).result(timeout=60)
+
+    env, value = within(WATCHDOG_S, go)
+    assert sorted(env.values()) == ["0", "1"]
+    assert value == 32
