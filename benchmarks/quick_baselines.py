@@ -45,13 +45,14 @@ def run_trial(task: tuple[str, dict[str, Any], str, int, int]) -> dict[str, Any]
     strategy = strategy_from_config({"name": method, **settings})
     t0 = time.perf_counter()
     with Campaign(NB201Space(), ev, strategy, seed=seed) as campaign:
-        campaign.run(budget)
+        history = campaign.run(budget)
         best = campaign.best
     seconds = time.perf_counter() - t0
     assert best is not None and best.result is not None
     return {
         "method": method,
         "seed": seed,
+        "queries": len(history),
         "test_error": 100.0 - float(best.result.test_accuracy),  # type: ignore[arg-type]
         "val_accuracy": float(best.result.val_accuracy),
         "optimum": bool(ev.is_optimum(best.arch)),

@@ -14,6 +14,7 @@ from gpytorch.kernels import ScaleKernel
 from gpytorch.mlls import ExactMarginalLogLikelihood
 from gpytorch.priors import LogNormalPrior
 
+from bo_nas._threads import torch_threads
 from bo_nas.kernels import TreeWassersteinKernel
 
 logger = logging.getLogger(__name__)
@@ -71,7 +72,8 @@ def fit_tw_gp(model: SingleTaskGP) -> SingleTaskGP:
     the hyper-parameters are left at their starting values and a warning is logged.
     """
     mll = ExactMarginalLogLikelihood(model.likelihood, model)
-    with warnings.catch_warnings():
+    threads = 1 if model.train_targets.shape[-1] <= 1000 else torch.get_num_threads()
+    with warnings.catch_warnings(), torch_threads(threads):
         warnings.simplefilter("ignore")
         try:
             fit_gpytorch_mll(mll)

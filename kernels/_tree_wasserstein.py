@@ -73,6 +73,11 @@ class TreeWassersteinKernel(Kernel):
         # compares it with the input width `d`, which differs, so clear it after init.
         self.ard_num_dims = None
         self.block_sizes: tuple[int, ...] = tuple(sizes)
+        # Normalised TW blocks have distances of order 1; GPyTorch would start at the
+        # middle of the constraint (~500), where the kernel is flat and fits can stall.
+        bounds = self.raw_lengthscale_constraint
+        if float(bounds.lower_bound.max()) < 1.0 < float(bounds.upper_bound.min()):
+            self.lengthscale = torch.ones_like(self.lengthscale)
 
     @property
     def dim(self) -> int:

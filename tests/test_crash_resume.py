@@ -47,7 +47,9 @@ def test_sigkill_resume(tmp_path: Path, strategy: str) -> None:
     assert len(reference) == budget
 
     ctx = multiprocessing.get_context("forkserver")
-    ctx.set_forkserver_preload(["_crash_worker"])
+    # Installed modules only: Python 3.11's fork server ignores the test's sys.path
+    # when preloading, so it could not import `_crash_worker` itself.
+    ctx.set_forkserver_preload(["bo_nas.campaign", "bo_nas.spaces", "bo_nas.strategies"])
     path = tmp_path / "crashed.sqlite"
     log = tmp_path / "evaluations.log"
     rng = np.random.default_rng(2024)

@@ -435,12 +435,23 @@ class Campaign:
 
 
 def incumbent_curve(history: History, key: str = "val_accuracy") -> np.ndarray:
-    """Best validation accuracy after each finished trial (NaN before the first result)."""
+    """After each finished trial, ``key`` of the incumbent (best validation accuracy so far).
+
+    ``key="val_accuracy"`` gives the best validation accuracy; ``"test_accuracy"`` the
+    test accuracy of the best-validation architecture, the number NAS papers report.
+    NaN before the first result (or where the incumbent has no such value).
+    """
+    if key not in ("val_accuracy", "test_accuracy"):
+        raise ValueError(f"key: expected 'val_accuracy' or 'test_accuracy', got {key!r}")
     best = -math.inf
+    current = math.nan
     out = []
     for t in history:
         if t.state is TrialState.COMPLETE and t.result is not None:
-            best = max(best, t.result.val_accuracy)
+            if t.result.val_accuracy > best:
+                best = t.result.val_accuracy
+                value = getattr(t.result, key)
+                current = math.nan if value is None else float(value)
         if t.state is not TrialState.PENDING:
-            out.append(best if best > -math.inf else math.nan)
+            out.append(current)
     return np.asarray(out)

@@ -60,7 +60,8 @@ def plot_search_curve(
         xlabel: Label of the query axis.
         optimum: Best attainable value, drawn as a dashed line (or, with ``regret``,
             subtracted: :math:`r_t = y^\star - y_t` on a log axis).
-        regret: Plot the simple regret instead of the value; needs ``optimum``.
+        regret: Plot the simple regret instead of the value; needs ``optimum``. Zero
+            regret (optimum found) has no place on the log axis and is not drawn.
         title: Axes title.
 
     Returns:
