@@ -23,6 +23,7 @@ from botorch.models.transforms.outcome import Standardize
 from botorch.optim import optimize_acqf_discrete
 from gpytorch.kernels import ScaleKernel
 from gpytorch.mlls import ExactMarginalLogLikelihood
+from gpytorch.utils.warnings import NumericalWarning
 
 from bo_nas._history import History
 from bo_nas._surrogate import make_tw_gp
@@ -360,13 +361,23 @@ def _usable(model: SingleTaskGP) -> bool:
     training inputs are finite. Builds the model's prediction caches (the one Cholesky
     factorisation of the training covariance), which the acquisition then reuses."""
     X = model.train_inputs[0]
+    Y = model.outcome_transform.untransform(model.train_targets.view(-1, 1))[0]
     try:
-        with torch.no_grad():
+        with torch.no_grad(), warnings.catch_warnings():
+            # GPyTorch's warnings that it clamped negative variances or added jitter
+            # mean the factorisation is dominated by round-off: treat them as failures.
+            warnings.simplefilter("error", NumericalWarning)
             post = model.posterior(X[: min(len(X), 8)])
-            return bool(torch.isfinite(post.mean).all() and torch.isfinite(post.variance).all())
-    except (RuntimeError, ValueError) as exc:  # NotPSDError is a RuntimeError
+            mean, var = post.mean, post.variance
+    except (RuntimeError, ValueError, NumericalWarning) as exc:  # NotPSDError: RuntimeError
         logger.debug("GP posterior failed: %s", exc)
         return False
+    if not (torch.isfinite(mean).all() and torch.isfinite(var).all()):
+        return False
+    # At training inputs the posterior mean stays near the data; far outside it the
+    # solve has amplified round-off (a near-singular covariance that still factorised).
+    spread = float(Y.max() - Y.min()) + float(Y.abs().max()) * 1e-3 + 1e-9
+    return bool(((mean >= Y.min() - 10 * spread) & (mean <= Y.max() + 10 * spread)).all())
 
 
 def _ensure_usable(
