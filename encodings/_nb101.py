@@ -60,12 +60,16 @@ def check_matrix(matrix: object, ops: object, *, max_nodes: int, max_edges: int,
     if bad:
         raise InvalidArchitectureError(f"ops: every op must be a string, got {bad[0]!r}")
     if len(ops) != n:
-        raise InvalidArchitectureError(f"ops: expected {n} ops for a {n}x{n} matrix, got {len(ops)}")
+        raise InvalidArchitectureError(
+            f"ops: expected {n} ops for a {n}x{n} matrix, got {len(ops)}"
+        )
     if ops[0] != INPUT or ops[-1] != OUTPUT:
         raise InvalidArchitectureError("ops: the first op must be 'input' and the last 'output'")
     for op in ops[1:-1]:
         if op not in known_ops:
-            raise InvalidArchitectureError(f"ops: unknown op {op!r} (expected one of {tuple(known_ops)})")
+            raise InvalidArchitectureError(
+                f"ops: unknown op {op!r} (expected one of {tuple(known_ops)})"
+            )
     return m, ops
 
 

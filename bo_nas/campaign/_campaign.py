@@ -447,11 +447,11 @@ def incumbent_curve(history: History, key: str = "val_accuracy") -> np.ndarray:
     current = math.nan
     out = []
     for t in history:
-        if t.state is TrialState.COMPLETE and t.result is not None:
-            if t.result.val_accuracy > best:
-                best = t.result.val_accuracy
-                value = getattr(t.result, key)
-                current = math.nan if value is None else float(value)
+        complete = t.state is TrialState.COMPLETE and t.result is not None
+        if complete and t.result.val_accuracy > best:
+            best = t.result.val_accuracy
+            value = getattr(t.result, key)
+            current = math.nan if value is None else float(value)
         if t.state is not TrialState.PENDING:
             out.append(current)
     return np.asarray(out)

@@ -564,7 +564,8 @@ class NB201Benchmark(Evaluator):
     the NB-201 counter does). For ImageNet16-120 (16×16 inputs) every feature map has a
     quarter of the CIFAR area, so FLOPs except the classifier's are divided by 4; this is
     an estimate derived from the CIFAR counts, not read from a table (it assumes every
-    counted op but the classifier scales with feature-map area). HW-NAS-Bench metrics (``edgegpu_latency``,
+    counted op but the classifier scales with feature-map area). HW-NAS-Bench metrics
+    (``edgegpu_latency``,
     ``edgegpu_energy``, ``raspi4_latency``, ``edgetpu_latency``, ``pixel3_latency``,
     ``eyeriss_latency``, ``eyeriss_energy``, ``eyeriss_arithmetic_intensity``,
     ``fpga_latency``, ``fpga_energy``) come from ``nb201_hw_<dataset>.csv`` (the

@@ -188,7 +188,10 @@ class CellSpace(SearchSpace):
         }
 
     def __repr__(self) -> str:
-        return f"CellSpace(ops={list(self.ops)}, n_nodes={self.n_nodes}, max_edges={self.max_edges})"
+        return (
+            f"CellSpace(ops={list(self.ops)}, n_nodes={self.n_nodes}, "
+            f"max_edges={self.max_edges})"
+        )
 
 
 def default_nb101_tree() -> OpTree:

@@ -45,7 +45,10 @@ class NB201Space(SearchSpace):
 
     Example:
         >>> space = NB201Space()
-        >>> a = space.from_string("|nor_conv_3x3~0|+|none~0|skip_connect~1|+|avg_pool_3x3~0|nor_conv_1x1~1|skip_connect~2|")
+        >>> a = space.from_string(
+        ...     "|nor_conv_3x3~0|+|none~0|skip_connect~1|"
+        ...     "+|avg_pool_3x3~0|nor_conv_1x1~1|skip_connect~2|"
+        ... )
         >>> len(space.neighbours(a)) <= 24
         True
     """
@@ -118,7 +121,7 @@ def _neighbour_cells(ops: tuple[str, ...]) -> tuple[Architecture, ...]:
         for op in NB201_OPS:
             if op == ops[k]:
                 continue
-            b = nb201_architecture(ops[:k] + (op,) + ops[k + 1 :])
+            b = nb201_architecture((*ops[:k], op, *ops[k + 1 :]))
             if b.key not in seen:
                 seen.add(b.key)
                 out.append(b)
