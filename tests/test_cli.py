@@ -73,7 +73,9 @@ def test_missing_store(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> No
 
 
 @needs_data
-def test_run_status_export_plot_resume(tmp_path: Path) -> None:
+def test_run_status_export_plot_resume(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     store = tmp_path / "c.sqlite"
     out = bo_nas("run", "--evaluator", "table", "--dataset", "cifar100", "--budget", "14",
                  "--store", str(store), "--seed", "1", cwd=tmp_path)
@@ -82,31 +84,30 @@ def test_run_status_export_plot_resume(tmp_path: Path) -> None:
     assert (tmp_path / "c-best.png").stat().st_size > 0
     assert (tmp_path / "c-curve.png").stat().st_size > 0
 
-    status = bo_nas("status", str(store), cwd=tmp_path)
-    assert status.returncode == 0
-    assert "14 complete" in status.stdout
+    # Observers run in-process: the same entry point and exit codes, without a new
+    # interpreter per command.
+    assert main(["status", str(store)]) == 0
+    assert "14 complete" in capsys.readouterr().out
 
-    exported = bo_nas("export", str(store), "--format", "csv", cwd=tmp_path)
-    rows = list(csv.DictReader(io.StringIO(exported.stdout)))
+    assert main(["export", str(store), "--format", "csv"]) == 0
+    rows = list(csv.DictReader(io.StringIO(capsys.readouterr().out)))
     assert len(rows) == 14
     assert {r["state"] for r in rows} == {"complete"}
     assert all(r["architecture"].startswith("|") for r in rows)
     assert "flops" in rows[0]
 
     js = tmp_path / "t.json"
-    done = bo_nas("export", str(store), "--format", "json", "-o", str(js), cwd=tmp_path)
-    assert done.returncode == 0
+    assert main(["export", str(store), "--format", "json", "-o", str(js)]) == 0
     data = json.loads(js.read_text())
     assert data["config"]["seed"] == 1 and len(data["trials"]) == 14
 
     figs = tmp_path / "figs"
-    plot = bo_nas("plot", str(store), "--cost", "params", "--output-dir", str(figs), cwd=tmp_path)
-    assert plot.returncode == 0, plot.stderr
+    assert main(["plot", str(store), "--cost", "params", "--output-dir", str(figs)]) == 0
     assert (figs / "c-params.png").exists()
 
     # A second run on the same store is refused; resume extends it to a new budget.
-    again = bo_nas("run", "--evaluator", "table", "--store", str(store), cwd=tmp_path)
-    assert again.returncode == 2 and "resume" in again.stderr
+    assert main(["run", "--evaluator", "table", "--store", str(store)]) == 2
+    assert "resume" in capsys.readouterr().err
     resumed = bo_nas("resume", str(store), "--budget", "18", cwd=tmp_path)
     assert resumed.returncode == 0, resumed.stderr
     with sqlite3.connect(store) as c:
@@ -120,9 +121,8 @@ def test_store_in_use_is_refused(tmp_path: Path) -> None:
     from bo_nas.campaign import CampaignStore
 
     store = tmp_path / "busy.sqlite"
-    out = bo_nas("run", "--evaluator", "table", "--budget", "2", "--store", str(store),
-                 "--strategy", "random", cwd=tmp_path)
-    assert out.returncode == 0, out.stderr
+    assert main(["run", "--evaluator", "table", "--budget", "2", "--store", str(store),
+                 "--strategy", "random"]) == 0
     with CampaignStore(store):  # this process now holds the campaign
         busy = bo_nas("resume", str(store), "--budget", "4", cwd=tmp_path)
     assert busy.returncode == 3
@@ -130,29 +130,30 @@ def test_store_in_use_is_refused(tmp_path: Path) -> None:
 
 
 @needs_data
-def test_store_from_another_version(tmp_path: Path) -> None:
+def test_store_from_another_version(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     store = tmp_path / "old.sqlite"
-    assert bo_nas("run", "--evaluator", "table", "--budget", "2", "--store", str(store),
-                  "--strategy", "random", cwd=tmp_path).returncode == 0
+    assert main(["run", "--evaluator", "table", "--budget", "2", "--store", str(store),
+                 "--strategy", "random"]) == 0
     with sqlite3.connect(store) as c:
         c.execute("UPDATE meta SET value = '999' WHERE key = 'schema_version'")
-    out = bo_nas("resume", str(store), cwd=tmp_path)
-    assert out.returncode == 4
-    assert "version" in out.stderr
+    capsys.readouterr()
+    assert main(["resume", str(store)]) == 4
+    assert "version" in capsys.readouterr().err
 
 
 @needs_data
-def test_config_file_and_flag_override(tmp_path: Path) -> None:
+def test_config_file_and_flag_override(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     cfg = tmp_path / "campaign.toml"
     cfg.write_text(
         'evaluator = "table"\ndataset = "cifar10"\nbudget = 5\nstrategy = "gp-tw"\n'
         'seed = 4\n[strategy_options]\nacquisition = "ucb"\nn_init = 3\n'
     )
     store = tmp_path / "t.sqlite"
-    out = bo_nas("run", "--config", str(cfg), "--budget", "6", "--store", str(store),
-                 "--quiet", cwd=tmp_path)
-    assert out.returncode == 0, out.stderr
-    assert out.stdout.strip() == str(store)
+    assert main(["run", "--config", str(cfg), "--budget", "6", "--store", str(store),
+                 "--quiet"]) == 0
+    assert capsys.readouterr().out.strip() == str(store)
     with sqlite3.connect(store) as c:
         config = json.loads(c.execute("SELECT value FROM meta WHERE key='config'").fetchone()[0])
         n = c.execute("SELECT COUNT(*) FROM trials").fetchone()[0]

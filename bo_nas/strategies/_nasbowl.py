@@ -80,6 +80,8 @@ class NasBowlStrategy(Strategy):
         self.h_values = hs
         self.direction: Direction = direction
         self.pool = PoolConfig(**pool) if isinstance(pool, dict) else pool or PoolConfig()
+        if not isinstance(self.pool, PoolConfig):
+            raise ValueError(f"pool: expected a PoolConfig or dict, got {pool!r}")
         self.last_h: int | None = None
 
     def setup(self, space: SearchSpace) -> None:
