@@ -10,6 +10,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+from _toys import ConvCount
 
 from bo_nas._history import History
 from bo_nas.campaign import (
@@ -21,29 +22,11 @@ from bo_nas.campaign import (
     run_simulated,
 )
 from bo_nas.encodings import Architecture
-from bo_nas.evaluators import EvaluationResult, Evaluator, NB201Benchmark
+from bo_nas.evaluators import EvaluationResult, NB201Benchmark
 from bo_nas.spaces import NB201Space
 from bo_nas.strategies import GPStrategy, PoolConfig, RandomSearch
 
 _SMALL_GP = {"n_init": 4, "pool": PoolConfig(top_k=2, n_random=60, two_step=0)}
-
-
-class ConvCount(Evaluator):
-    """A deterministic toy objective on NB-201 cells, with FLOPs that vary by cell."""
-
-    def __init__(self) -> None:
-        self.calls: dict[str, int] = {}
-
-    def evaluate(self, arch: Architecture) -> EvaluationResult:
-        self.calls[arch.key] = self.calls.get(arch.key, 0) + 1
-        ops = arch.ops
-        val = 60 + 5 * ops.count("nor_conv_3x3") + 2 * ops.count("nor_conv_1x1")
-        val += 0.3 * (int(arch.key[:4], 16) % 7)
-        flops = 10.0 + 80.0 * ops.count("nor_conv_3x3") + 9.0 * ops.count("nor_conv_1x1")
-        return EvaluationResult(val_accuracy=min(val, 100.0), costs={"flops": flops})
-
-    def to_config(self) -> dict[str, Any]:
-        return {"kind": "conv-count"}
 
 
 class RecordingGP(GPStrategy):

@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import os
-import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +11,8 @@ import pytest
 
 distributed = pytest.importorskip("distributed")
 dask = pytest.importorskip("dask")
+
+from _toys import ConvCount, within  # noqa: E402
 
 from bo_nas.campaign import (  # noqa: E402 - after the optional-dependency skip
     Campaign,
@@ -25,39 +26,6 @@ from bo_nas.spaces import NB201Space  # noqa: E402
 from bo_nas.strategies import GPStrategy, PoolConfig, RandomSearch  # noqa: E402
 
 WATCHDOG_S = 120.0
-
-
-def within(seconds: float, fn: Callable[[], Any]) -> Any:
-    """Run ``fn`` in a thread and fail (rather than hang the suite) if it overruns."""
-    box: dict[str, Any] = {}
-
-    def target() -> None:
-        try:
-            box["value"] = fn()
-        except BaseException as exc:
-            box["error"] = exc
-
-    thread = threading.Thread(target=target, daemon=True)
-    thread.start()
-    thread.join(seconds)
-    if thread.is_alive():
-        pytest.fail(f"did not finish within {seconds} s (hang)")
-    if "error" in box:
-        raise box["error"]
-    return box.get("value")
-
-
-class ConvCount(Evaluator):
-    """A deterministic toy objective on NB-201 cells."""
-
-    def evaluate(self, arch: Architecture) -> EvaluationResult:
-        ops = arch.ops
-        val = 60 + 5 * ops.count("nor_conv_3x3") + 2 * ops.count("nor_conv_1x1")
-        val += 0.3 * (int(arch.key[:4], 16) % 7)
-        return EvaluationResult(val_accuracy=min(val, 100.0))
-
-    def to_config(self) -> dict[str, Any]:
-        return {"kind": "conv-count"}
 
 
 class Crashing(Evaluator):

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import os
 import pickle
-import threading
-from collections.abc import Callable
 from concurrent.futures import ALL_COMPLETED, FIRST_COMPLETED, Future
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
+from _toys import ConvCount, within
 
 from bo_nas.campaign import (
     Campaign,
@@ -28,40 +27,6 @@ from bo_nas.spaces import NB201Space
 from bo_nas.strategies import RandomSearch
 
 WATCHDOG_S = 90.0
-
-
-def within(seconds: float, fn: Callable[[], Any]) -> Any:
-    """Run ``fn`` in a thread and fail (rather than hang the suite) if it overruns."""
-    box: dict[str, Any] = {}
-
-    def target() -> None:
-        try:
-            box["value"] = fn()
-        except BaseException as exc:
-            box["error"] = exc
-
-    thread = threading.Thread(target=target, daemon=True)
-    thread.start()
-    thread.join(seconds)
-    if thread.is_alive():
-        pytest.fail(f"did not finish within {seconds} s (hang)")
-    if "error" in box:
-        raise box["error"]
-    return box.get("value")
-
-
-class ConvCount(Evaluator):
-    """A deterministic toy objective on NB-201 cells, with FLOPs that vary by cell."""
-
-    def evaluate(self, arch: Architecture) -> EvaluationResult:
-        ops = arch.ops
-        val = 60 + 5 * ops.count("nor_conv_3x3") + 2 * ops.count("nor_conv_1x1")
-        val += 0.3 * (int(arch.key[:4], 16) % 7)
-        flops = 10.0 + 80.0 * ops.count("nor_conv_3x3") + 9.0 * ops.count("nor_conv_1x1")
-        return EvaluationResult(val_accuracy=min(val, 100.0), costs={"flops": flops})
-
-    def to_config(self) -> dict[str, Any]:
-        return {"kind": "conv-count"}
 
 
 class Crashing(Evaluator):

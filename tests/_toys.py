@@ -1,0 +1,53 @@
+"""Shared test doubles: a toy objective and a watchdog (importable by spawned workers)."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from bo_nas.encodings import Architecture
+from bo_nas.evaluators import EvaluationResult, Evaluator
+
+
+def within(seconds: float, fn: Callable[[], Any]) -> Any:
+    """Run ``fn`` in a thread and fail (rather than hang the suite) if it overruns."""
+    box: dict[str, Any] = {}
+
+    def target() -> None:
+        try:
+            box["value"] = fn()
+        except BaseException as exc:
+            box["error"] = exc
+
+    thread = threading.Thread(target=target, daemon=True)
+    thread.start()
+    thread.join(seconds)
+    if thread.is_alive():
+        pytest.fail(f"did not finish within {seconds} s (hang)")
+    if "error" in box:
+        raise box["error"]
+    return box.get("value")
+
+
+class ConvCount(Evaluator):
+    """A deterministic toy objective on NB-201 cells, with FLOPs that vary by cell.
+
+    ``calls`` counts evaluations per architecture key (in the evaluating process).
+    """
+
+    def __init__(self) -> None:
+        self.calls: dict[str, int] = {}
+
+    def evaluate(self, arch: Architecture) -> EvaluationResult:
+        self.calls[arch.key] = self.calls.get(arch.key, 0) + 1
+        ops = arch.ops
+        val = 60 + 5 * ops.count("nor_conv_3x3") + 2 * ops.count("nor_conv_1x1")
+        val += 0.3 * (int(arch.key[:4], 16) % 7)
+        flops = 10.0 + 80.0 * ops.count("nor_conv_3x3") + 9.0 * ops.count("nor_conv_1x1")
+        return EvaluationResult(val_accuracy=min(val, 100.0), costs={"flops": flops})
+
+    def to_config(self) -> dict[str, Any]:
+        return {"kind": "conv-count"}
