@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -51,3 +53,27 @@ class ConvCount(Evaluator):
 
     def to_config(self) -> dict[str, Any]:
         return {"kind": "conv-count"}
+
+
+class Crashing(Evaluator):
+    """Kills its worker process on one architecture; once only when ``marker`` is given.
+
+    It never kills the process that built it, so a mistake cannot take the test down.
+    """
+
+    def __init__(self, kill_key: str, marker: str | None = None) -> None:
+        self.kill_key = kill_key
+        self.marker = marker
+        self.parent = os.getpid()
+        self.base = ConvCount()
+
+    def evaluate(self, arch: Architecture) -> EvaluationResult:
+        armed = self.marker is None or not os.path.exists(self.marker)
+        if arch.key == self.kill_key and os.getpid() != self.parent and armed:
+            if self.marker is not None:
+                Path(self.marker).write_text("died once")
+            os._exit(3)
+        return self.base.evaluate(arch)
+
+    def to_config(self) -> dict[str, Any]:
+        return {"kind": "crashing"}

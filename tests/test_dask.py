@@ -12,7 +12,7 @@ import pytest
 distributed = pytest.importorskip("distributed")
 dask = pytest.importorskip("dask")
 
-from _toys import ConvCount, within  # noqa: E402
+from _toys import ConvCount, Crashing, within  # noqa: E402
 
 from bo_nas.campaign import (  # noqa: E402 - after the optional-dependency skip
     Campaign,
@@ -21,35 +21,11 @@ from bo_nas.campaign import (  # noqa: E402 - after the optional-dependency skip
     local_gpu_cluster,
 )
 from bo_nas.encodings import Architecture  # noqa: E402
-from bo_nas.evaluators import EvaluationResult, Evaluator, NB201Benchmark  # noqa: E402
+from bo_nas.evaluators import Evaluator, NB201Benchmark  # noqa: E402
 from bo_nas.spaces import NB201Space  # noqa: E402
 from bo_nas.strategies import GPStrategy, PoolConfig, RandomSearch  # noqa: E402
 
 WATCHDOG_S = 120.0
-
-
-class Crashing(Evaluator):
-    """Kills its worker process on one architecture; once only when ``marker`` is given.
-
-    It never kills the process that built it, so a mistake cannot take the test down.
-    """
-
-    def __init__(self, kill_key: str, marker: str | None = None) -> None:
-        self.kill_key = kill_key
-        self.marker = marker
-        self.parent = os.getpid()
-        self.base = ConvCount()
-
-    def evaluate(self, arch: Architecture) -> EvaluationResult:
-        armed = self.marker is None or not os.path.exists(self.marker)
-        if arch.key == self.kill_key and os.getpid() != self.parent and armed:
-            if self.marker is not None:
-                Path(self.marker).write_text("died once")
-            os._exit(3)
-        return self.base.evaluate(arch)
-
-    def to_config(self) -> dict[str, Any]:
-        return {"kind": "crashing"}
 
 
 @pytest.fixture(scope="module")

@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from _toys import ConvCount, within
+from _toys import ConvCount, Crashing, within
 
 from bo_nas.campaign import (
     Campaign,
@@ -22,35 +22,11 @@ from bo_nas.campaign import (
     wait_futures,
 )
 from bo_nas.encodings import Architecture
-from bo_nas.evaluators import EvaluationResult, Evaluator, NB201Benchmark
+from bo_nas.evaluators import Evaluator, NB201Benchmark
 from bo_nas.spaces import NB201Space
 from bo_nas.strategies import RandomSearch
 
 WATCHDOG_S = 90.0
-
-
-class Crashing(Evaluator):
-    """Kills its worker process on one architecture; once only when ``marker`` is given.
-
-    It never kills the process that built it, so a mistake cannot take the test down.
-    """
-
-    def __init__(self, kill_key: str, marker: str | None = None) -> None:
-        self.kill_key = kill_key
-        self.marker = marker
-        self.parent = os.getpid()
-        self.base = ConvCount()
-
-    def evaluate(self, arch: Architecture) -> EvaluationResult:
-        armed = self.marker is None or not os.path.exists(self.marker)
-        if arch.key == self.kill_key and os.getpid() != self.parent and armed:
-            if self.marker is not None:
-                Path(self.marker).write_text("died once")
-            os._exit(3)
-        return self.base.evaluate(arch)
-
-    def to_config(self) -> dict[str, Any]:
-        return {"kind": "crashing"}
 
 
 def _proposals(n: int, seed: int) -> list[Architecture]:
