@@ -37,6 +37,7 @@ from ._pool import PoolConfig, candidate_pool
 logger = logging.getLogger(__name__)
 
 Acquisition = Literal["logei", "ucb", "ts"]
+Target = Literal["log-error", "accuracy"]
 Features = Literal["tw", "tw-positions", "tw-ngrams", "categorical"]
 
 _TS_MAX_POOL = 2000
@@ -55,7 +56,7 @@ _JITTERS = (1e-6, 1e-4, 1e-2)
 
 @dataclass(frozen=True)
 class GPConfig:
-    """Settings of `GPStrategy`.
+    r"""Settings of `GPStrategy`.
 
     Attributes:
         acquisition: ``"logei"`` (log expected improvement, default), ``"ucb"`` or
@@ -65,7 +66,12 @@ class GPConfig:
             (op index per slot with BoTorch's Hamming ``CategoricalKernel``: the
             baseline a BoTorch user would build). ``None`` picks the space's default.
         n_init: Random architectures before the first model.
-        ucb_beta: Exploration weight β of UCB, :math:`\\mu + \\sqrt{\beta}\\,\\sigma`.
+        ucb_beta: Exploration weight β of UCB, :math:`\mu + \sqrt{\beta}\,\sigma`.
+        target: What the GP models: ``"log-error"`` (default),
+            :math:`y = -\log(100.1 - \mathrm{acc})`, or ``"accuracy"`` (the validation
+            accuracy itself). Both rank architectures alike; on the log scale the few
+            broken cells (10 % accuracy) no longer dominate the standardised targets, so
+            the differences among good cells are not fitted away as noise.
         pool: How candidates are generated.
     """
 
@@ -73,6 +79,7 @@ class GPConfig:
     features: Features | None = None
     n_init: int = 10
     ucb_beta: float = 2.0
+    target: Target = "log-error"
     pool: PoolConfig = field(default_factory=PoolConfig)
 
     def __post_init__(self) -> None:
@@ -91,6 +98,15 @@ class GPConfig:
             raise ValueError(f"ucb_beta: expected a number >= 0, got {self.ucb_beta!r}")
         if not isinstance(self.pool, PoolConfig):
             raise ValueError(f"pool: expected a PoolConfig, got {self.pool!r}")
+        if self.target not in ("log-error", "accuracy"):
+            raise ValueError(f"target: expected 'log-error' or 'accuracy', got {self.target!r}")
+
+
+def _warp(accuracy: float, target: Target) -> float:
+    """The modelled value of a validation accuracy (%); monotone increasing."""
+    if target == "accuracy":
+        return accuracy
+    return -math.log(100.1 - min(accuracy, 100.0))
 
 
 def torch_generator(rng: np.random.Generator) -> torch.Generator:
@@ -166,6 +182,7 @@ class GPStrategy(Strategy):
             "features": c.features,
             "n_init": c.n_init,
             "ucb_beta": c.ucb_beta,
+            "target": c.target,
             "pool": {
                 "top_k": c.pool.top_k,
                 "n_random": c.pool.n_random,
@@ -184,7 +201,8 @@ class GPStrategy(Strategy):
         gen = torch_generator(rng)
         threads = 1 if len(complete) <= _SINGLE_THREAD_MAX else torch.get_num_threads()
         with torch_threads(threads):
-            model = self._fit([t.arch for t in complete], [t.value for t in complete], gen)
+            values = [_warp(t.value, self.config.target) for t in complete]
+            model = self._fit([t.arch for t in complete], values, gen)
             X_pool = self._encode(pool)
             X_pending = (
                 self._encode([t.arch for t in history.pending]) if history.pending else None
