@@ -27,6 +27,7 @@ METHODS: dict[str, dict[str, Any]] = {
     "kdpp-ei": {"name": "gp-tw-kdpp", "quality": "ei", "alpha": 1.0},
     "kdpp-ucb": {"name": "gp-tw-kdpp", "quality": "ucb", "alpha": 1.0},
     "kdpp-mean-map": {"name": "gp-tw-kdpp", "quality": "mean", "alpha": 1.0, "map": True},
+    "kdpp-mean3-map": {"name": "gp-tw-kdpp", "quality": "mean", "alpha": 3.0, "map": True},
     "topk": {"name": "gp-topk"},
     "kb": {"name": "gp-kb"},
     "bucb": {"name": "gp-bucb"},
