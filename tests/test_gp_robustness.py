@@ -149,7 +149,7 @@ def test_cholesky_failure_escalates_jitter_then_falls_back(
             restored = _ensure_usable(broken, previous, build)
         assert "fell back to the previous hyper-parameters" in caplog.text
         assert restored is not broken
-        assert float(restored.covar_module.raw_outputscale) == 0.25
+        assert float(restored.covar_module.raw_outputscale.detach()) == 0.25
 
         # 3. No usable previous state either: the defaults.
         caplog.clear()
