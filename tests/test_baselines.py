@@ -38,8 +38,7 @@ from bo_nas.strategies import (
     builtin_strategies,
 )
 from bo_nas.strategies._bananas import path_encoder_for
-from bo_nas.strategies._local_search import NeighbourCache, cached_candidate_pool
-from bo_nas.strategies._pool import candidate_pool
+from bo_nas.strategies._pool import NeighbourCache, candidate_pool
 
 needs_data = pytest.mark.skipif(
     not os.environ.get(DATA_DIR_ENV), reason=f"${DATA_DIR_ENV} is not set"
@@ -284,8 +283,8 @@ def test_cached_pool_equals_candidate_pool(bench) -> None:
     history = run(RandomSearch(), bench, 40, seed=2)
     config = PoolConfig(top_k=4, n_random=20, two_step=5)
     a = candidate_pool(space, history, np.random.default_rng(9), config)
-    b = cached_candidate_pool(space, history, np.random.default_rng(9), config,
-                              NeighbourCache(space))
+    b = candidate_pool(space, history, np.random.default_rng(9), config,
+                       NeighbourCache(space))
     assert [x.key for x in a] == [x.key for x in b]
 
 

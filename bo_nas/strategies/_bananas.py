@@ -21,8 +21,7 @@ from bo_nas.encodings import Architecture, PathEncoder
 from bo_nas.spaces import CellSpace, NB201Space, SearchSpace
 
 from ._base import Strategy
-from ._local_search import NeighbourCache, cached_candidate_pool
-from ._pool import PoolConfig
+from ._pool import NeighbourCache, PoolConfig, as_pool_config, candidate_pool
 
 logger = logging.getLogger(__name__)
 
@@ -200,11 +199,9 @@ class BananasStrategy(Strategy):
             MLPEnsembleConfig(**ensemble) if isinstance(ensemble, dict)
             else ensemble or MLPEnsembleConfig()
         )
-        self.pool = PoolConfig(**pool) if isinstance(pool, dict) else pool or PoolConfig()
+        self.pool = as_pool_config(pool)
         if not isinstance(self.ensemble, MLPEnsembleConfig):
             raise ValueError(f"ensemble: expected an MLPEnsembleConfig or dict, got {ensemble!r}")
-        if not isinstance(self.pool, PoolConfig):
-            raise ValueError(f"pool: expected a PoolConfig or dict, got {pool!r}")
 
     def setup(self, space: SearchSpace) -> None:
         super().setup(space)
@@ -237,7 +234,7 @@ class BananasStrategy(Strategy):
         complete = history.complete
         if len(complete) < self.n_init:
             return self.space.sample_many(n, rng, exclude=[t.arch for t in history])
-        pool = cached_candidate_pool(self.space, history, rng, self.pool, self._neighbours)
+        pool = candidate_pool(self.space, history, rng, self.pool, self._neighbours)
         if not pool:
             return []
         gen = torch.Generator().manual_seed(int(rng.integers(2**63 - 1)))

@@ -11,7 +11,7 @@ from bo_nas.encodings import Architecture
 from bo_nas.spaces import SearchSpace
 
 from ._base import Strategy
-from ._local_search import NeighbourCache
+from ._pool import NeighbourCache
 
 #: Tournaments tried for one child before falling back to a random sample.
 _MAX_ATTEMPTS = 50

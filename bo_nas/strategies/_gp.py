@@ -32,7 +32,7 @@ from bo_nas.encodings import Architecture, CategoricalEncoder, TWEncoder
 from bo_nas.spaces import SearchSpace
 
 from ._base import Strategy
-from ._pool import PoolConfig, candidate_pool
+from ._pool import PoolConfig, as_pool_config, candidate_pool
 
 logger = logging.getLogger(__name__)
 
@@ -138,8 +138,8 @@ class GPStrategy(Strategy):
     def __init__(self, config: GPConfig | None = None, **kwargs: Any) -> None:
         if config is not None and kwargs:
             raise ValueError("pass either config or keyword settings, not both")
-        if "pool" in kwargs and isinstance(kwargs["pool"], dict):
-            kwargs["pool"] = PoolConfig(**kwargs["pool"])
+        if "pool" in kwargs:
+            kwargs["pool"] = as_pool_config(kwargs["pool"])
         if config is not None and not isinstance(config, GPConfig):
             raise ValueError(f"config: expected a GPConfig, got {config!r}")
         self.config = config or GPConfig(**kwargs)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections import OrderedDict
 from typing import Any
 
 import numpy as np
@@ -12,7 +11,7 @@ from bo_nas.encodings import Architecture
 from bo_nas.spaces import SearchSpace
 
 from ._base import Strategy
-from ._pool import PoolConfig, candidate_pool
+from ._pool import NeighbourCache
 
 
 class LocalSearch(Strategy):
@@ -174,73 +173,3 @@ class LocalSearch(Strategy):
         self._run_init = 1
         self._center = None
         self._queue = []
-
-
-class NeighbourCache:
-    """`SearchSpace.neighbours` memoised per graph (least recently used dropped).
-
-    Building a cell's neighbours constructs and hashes every one of them, which costs
-    far more than a tabular evaluation; searches revisit the same incumbents each step.
-    ``space.neighbours`` is deterministic, so the cache changes no result.
-
-    Args:
-        space: The search space.
-        max_size: Cells whose neighbour lists are kept.
-    """
-
-    def __init__(self, space: SearchSpace, max_size: int = 512) -> None:
-        self.space = space
-        self.max_size = max_size
-        self._lists: OrderedDict[str, list[Architecture]] = OrderedDict()
-
-    def __call__(self, arch: Architecture) -> list[Architecture]:
-        # Keyed by the graph as written, not the canonical key: cells equal up to dead
-        # edges are written differently and have different neighbours (NB-201).
-        key = arch.to_json()
-        nbrs = self._lists.get(key)
-        if nbrs is None:
-            nbrs = self._lists[key] = self.space.neighbours(arch)
-            if len(self._lists) > self.max_size:
-                self._lists.popitem(last=False)
-        else:
-            self._lists.move_to_end(key)
-        return nbrs
-
-
-def cached_candidate_pool(
-    space: SearchSpace,
-    history: History,
-    rng: np.random.Generator,
-    config: PoolConfig,
-    neighbours: NeighbourCache,
-) -> list[Architecture]:
-    """`candidate_pool` with memoised neighbour lists: the same pool, same random draws.
-
-    Each two-move mutation is a uniform neighbour of a uniform neighbour, drawn exactly
-    as `SearchSpace.mutate` draws it, so for one ``rng`` state both functions return the
-    same candidates in the same order.
-    """
-    if config.whole_space:
-        return candidate_pool(space, history, rng, config)
-    seen = set(history.keys)
-    out: list[Architecture] = []
-
-    def add(arch: Architecture) -> None:
-        if arch.key not in seen:
-            seen.add(arch.key)
-            out.append(arch)
-
-    for trial in history.top(config.top_k):
-        for arch in neighbours(trial.arch):
-            add(arch)
-        for _ in range(config.two_step):
-            current = trial.arch
-            for _ in range(2):
-                options = neighbours(current)
-                if not options:
-                    break
-                current = options[int(rng.integers(len(options)))]
-            add(current)
-    for arch in space.sample_many(config.n_random, rng, exclude=[]):
-        add(arch)
-    return out

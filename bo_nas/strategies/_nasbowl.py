@@ -28,8 +28,7 @@ from bo_nas.kernels import WLKernel
 from bo_nas.spaces import SearchSpace
 
 from ._base import Strategy
-from ._local_search import NeighbourCache, cached_candidate_pool
-from ._pool import PoolConfig
+from ._pool import NeighbourCache, PoolConfig, as_pool_config, candidate_pool
 
 logger = logging.getLogger(__name__)
 
@@ -79,9 +78,7 @@ class NasBowlStrategy(Strategy):
         self.n_init = n_init
         self.h_values = hs
         self.direction: Direction = direction
-        self.pool = PoolConfig(**pool) if isinstance(pool, dict) else pool or PoolConfig()
-        if not isinstance(self.pool, PoolConfig):
-            raise ValueError(f"pool: expected a PoolConfig or dict, got {pool!r}")
+        self.pool = as_pool_config(pool)
         self.last_h: int | None = None
 
     def setup(self, space: SearchSpace) -> None:
@@ -105,7 +102,7 @@ class NasBowlStrategy(Strategy):
         complete = history.complete
         if len(complete) < self.n_init:
             return self.space.sample_many(n, rng, exclude=[t.arch for t in history])
-        pool = cached_candidate_pool(self.space, history, rng, self.pool, self._neighbours)
+        pool = candidate_pool(self.space, history, rng, self.pool, self._neighbours)
         if not pool:
             return []
         seed = int(rng.integers(2**62))

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import weakref
+from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -38,17 +41,33 @@ class PoolConfig:
             raise ValueError(f"whole_space: expected true or false, got {self.whole_space!r}")
 
 
+def as_pool_config(value: PoolConfig | dict | None) -> PoolConfig:
+    """A `PoolConfig` from itself, its fields as a dict (stored configs), or ``None``."""
+    if value is None:
+        return PoolConfig()
+    if isinstance(value, dict):
+        return PoolConfig(**value)
+    if not isinstance(value, PoolConfig):
+        raise ValueError(f"pool: expected a PoolConfig or dict, got {value!r}")
+    return value
+
+
 def candidate_pool(
     space: SearchSpace,
     history: History,
     rng: np.random.Generator,
     config: PoolConfig = PoolConfig(),
+    neighbours: Callable[[Architecture], list[Architecture]] | None = None,
 ) -> list[Architecture]:
     """Distinct candidates not yet proposed (evaluated, failed or pending).
 
     One- and two-move mutations of the `top_k` best complete trials plus `n_random`
-    random samples, deduplicated by canonical key; or the whole space.
+    random samples, deduplicated by canonical key; or the whole space. A two-move
+    mutation is a uniform neighbour of a uniform neighbour, as `SearchSpace.mutate`
+    draws it. ``neighbours`` replaces ``space.neighbours`` (e.g. a `NeighbourCache`);
+    it changes no result, only the cost.
     """
+    neighbours = neighbours or space.neighbours
     seen = set(history.keys)
     out: list[Architecture] = []
 
@@ -62,21 +81,61 @@ def candidate_pool(
             add(arch)
         return out
     for trial in history.top(config.top_k):
-        for arch in space.neighbours(trial.arch):
+        for arch in neighbours(trial.arch):
             add(arch)
         for _ in range(config.two_step):
-            add(space.mutate(trial.arch, rng, steps=2))
+            current = trial.arch
+            for _ in range(2):
+                options = neighbours(current)
+                if not options:
+                    break
+                current = options[int(rng.integers(len(options)))]
+            add(current)
     for arch in space.sample_many(config.n_random, rng, exclude=[]):
         add(arch)
     return out
 
 
-_ENUM_CACHE: dict[int, list[Architecture]] = {}
+class NeighbourCache:
+    """`SearchSpace.neighbours` memoised per graph (least recently used dropped).
+
+    Building a cell's neighbours constructs and hashes every one of them, which costs
+    far more than a tabular evaluation; searches revisit the same incumbents each step.
+    ``space.neighbours`` is deterministic, so the cache changes no result.
+
+    Args:
+        space: The search space.
+        max_size: Cells whose neighbour lists are kept.
+    """
+
+    def __init__(self, space: SearchSpace, max_size: int = 512) -> None:
+        self.space = space
+        self.max_size = max_size
+        self._lists: OrderedDict[str, list[Architecture]] = OrderedDict()
+
+    def __call__(self, arch: Architecture) -> list[Architecture]:
+        # Keyed by the graph as written, not the canonical key: cells equal up to dead
+        # edges are written differently and have different neighbours (NB-201).
+        key = arch.to_json()
+        nbrs = self._lists.get(key)
+        if nbrs is None:
+            nbrs = self._lists[key] = self.space.neighbours(arch)
+            if len(self._lists) > self.max_size:
+                self._lists.popitem(last=False)
+        else:
+            self._lists.move_to_end(key)
+        return nbrs
+
+
+_ENUMERATIONS: weakref.WeakKeyDictionary[SearchSpace, list[Architecture]] = (
+    weakref.WeakKeyDictionary()
+)
 
 
 def _enumerated(space: SearchSpace) -> list[Architecture]:
-    key = id(space)
-    if key not in _ENUM_CACHE:
-        _ENUM_CACHE.clear()
-        _ENUM_CACHE[key] = list(space.enumerate())
-    return _ENUM_CACHE[key]
+    # Held per space object and released with it (an ``id`` key could be reused by a
+    # later, different space).
+    cells = _ENUMERATIONS.get(space)
+    if cells is None:
+        cells = _ENUMERATIONS[space] = list(space.enumerate())
+    return cells
