@@ -241,3 +241,26 @@ def test_kdpp_campaign_reproducible_and_asynchronous() -> None:
     assert run(9, False) == run(9, False)
     keys = run(8, True)  # single proposals conditioned on two pending ones
     assert len(set(keys)) == 8
+
+
+def test_sequential_thompson_sampling_conditions_on_pending(model: SingleTaskGP) -> None:
+    """Two candidates: an unexplored one (A, wide posterior) and a training input whose
+    mean lies about one posterior sd of A above A's mean. A wins the draws where its
+    spread carries it over; once A is pending its draws collapse to its mean and it no
+    longer wins."""
+    from bo_nas.strategies import GPStrategy
+
+    far = torch.full((1, 3), 3.0, dtype=torch.float64)
+    X = model.train_inputs[0]
+    with torch.no_grad():
+        post = model.posterior(far)
+        target = post.mean.squeeze() + post.variance.sqrt().squeeze()
+        b = int(torch.argmin((model.posterior(X).mean.squeeze(-1) - target).abs()))
+    pool = torch.cat([far, X[b : b + 1]])
+    strategy = GPStrategy(acquisition="ts")
+
+    def wins(pending: torch.Tensor | None) -> int:
+        return sum(strategy._select(model, pool, pending, 1, _gen(s)) == [0] for s in range(200))
+
+    assert wins(None) >= 20
+    assert wins(far) <= 2

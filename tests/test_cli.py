@@ -203,3 +203,11 @@ def test_bench_unknown_method(tmp_path: Path, capsys: pytest.CaptureFixture[str]
             "--out", str(tmp_path)]
     assert main(args) == 2
     assert "magic" in capsys.readouterr().err
+
+
+def test_bench_method_with_settings(tmp_path: Path) -> None:
+    """A method spec with settings builds that strategy; a bad setting is a usage error."""
+    assert main(["bench", "--methods", "gp-tw:acquisition=magic", "--budget", "5",
+                 "--trials", "1", "--out", str(tmp_path)]) == 2
+    assert main(["bench", "--methods", "gp-tw:acquisition", "--budget", "5",
+                 "--trials", "1", "--out", str(tmp_path)]) == 2

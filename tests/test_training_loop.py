@@ -122,7 +122,7 @@ def test_batches_cover_the_data() -> None:
 
 def test_train_config_rejects_bad_settings() -> None:
     for bad in ({"epochs": 0}, {"lr": -1.0}, {"label_smoothing": 1.0}, {"amp_dtype": "int8"},
-                {"batch_size": 2.5}, {"device": "gpu0"}):
+                {"batch_size": 2.5}, {"device": "gpu0"}, {"compile": "fastest"}):
         with pytest.raises(ValueError, match=next(iter(bad))):
             TrainConfig(**bad)
 
@@ -154,6 +154,23 @@ def test_training_is_reproducible_from_its_seed() -> None:
         return [r.val_accuracy, r.curve[0].train_loss]
 
     assert run(3) == run(3)
+
+
+@pytest.mark.slow  # inductor compiles C++ kernels on the CPU: about a minute
+def test_compiled_training_matches_eager(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # A private kernel cache: one shared with other torch versions can hold stale code.
+    monkeypatch.setenv("TORCHINDUCTOR_CACHE_DIR", str(tmp_path))
+    data = load_dataset("digits")
+    arch = nb201_architecture(CONV_CELL)
+
+    def run(mode: bool | str) -> list[float]:
+        net = build_network(arch, "nb201", 10, channels=4, cells_per_stage=1, in_channels=1,
+                            generator=torch.Generator().manual_seed(0))
+        cfg = TrainConfig(epochs=2, batch_size=128, device="cpu", seed=0, threads=1,
+                          compile=mode)
+        return [e.train_loss for e in train(net, data, cfg).curve]
+
+    assert run("reduce-overhead") == pytest.approx(run(False), rel=1e-4)
 
 
 def test_divergence_is_reported() -> None:

@@ -21,6 +21,8 @@ from typing import Any
 
 import numpy as np
 
+from ._methods import parse_method
+
 logger = logging.getLogger(__name__)
 
 #: Queries at which the table reports the incumbent.
@@ -156,7 +158,7 @@ def run_trial(
     from bo_nas.campaign import Campaign
 
     evaluator = _evaluator(space, dataset, data_dir)
-    strategy = strategy_from_config({"name": method})
+    strategy = strategy_from_config(parse_method(method))
     start = time.perf_counter()
     # Trials run side by side in processes; one thread each avoids oversubscription.
     with torch_threads(1):
@@ -217,7 +219,9 @@ def run_benchmark(
         space: ``nb201`` or ``nb101``.
         dataset: Benchmark table (NB-201: ``cifar10``, ``cifar10-valid``, ``cifar100``,
             ``ImageNet16-120``).
-        methods: Strategy names (as in ``bo-nas run --strategy``).
+        methods: Strategy names (as in ``bo-nas run --strategy``), each optionally
+            with settings, ``name[:key=value]...`` (`parse_method`), e.g.
+            ``"gp-tw:acquisition=logei"``.
         budget: Queries per campaign.
         trials: Campaigns per method; trial ``i`` uses seed ``seed + i`` for every
             method, so methods see the same random initial draws where they share a
@@ -230,7 +234,7 @@ def run_benchmark(
     from bo_nas._registry import strategy_from_config
 
     for m in methods:  # fail before starting any process
-        strategy_from_config({"name": m})
+        strategy_from_config(parse_method(m))
     evaluator = _evaluator(space, dataset, data_dir)
     report = BenchmarkReport(space, dataset, budget, _optimum_test_error(evaluator))
     jobs = [(m, i) for i in range(trials) for m in methods]

@@ -84,6 +84,7 @@ the time per trial; writes a CSV of every trial and a PNG of the curves.
 examples:
   bo-nas bench --dataset cifar10 --budget 150 --trials 20 --methods gp-tw,evolution,random
   bo-nas bench --dataset cifar100 --trials 5 --methods gp-tw,gp-hamming,bananas,nasbowl
+  bo-nas bench --dataset cifar10 --methods gp-tw,gp-tw:acquisition=logei,local-search
 """
 
 
@@ -117,7 +118,7 @@ def build_parser() -> argparse.ArgumentParser:
                      help="propose whenever a worker frees up instead of in batches")
     run.add_argument("--strategy", choices=strategies, help="search strategy (default gp-tw)")
     run.add_argument("--acquisition", choices=("logei", "ucb", "ts"),
-                     help="acquisition of the GP strategies (default logei)")
+                     help="acquisition of the GP strategies (default ts)")
     run.add_argument("--epochs", type=int, help="training epochs per evaluation")
     run.add_argument("--fidelity", type=int, help="epochs of the tabular numbers (12 or 200)")
     run.add_argument("--seed", type=int, help="fixes the whole campaign (default 0)")
@@ -153,7 +154,9 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--dataset", default="cifar10")
     bench.add_argument("--data-dir", help="benchmark tables folder (default $BO_NAS_DATA_DIR)")
     bench.add_argument("--methods", default="gp-tw,evolution,random",
-                       help=f"comma-separated, from: {','.join(strategies)}")
+                       help="comma-separated name[:key=value]... (settings as in the "
+                       f"strategy's config, e.g. gp-tw:acquisition=logei), names from: "
+                       f"{','.join(strategies)}")
     bench.add_argument("--budget", type=int, default=150)
     bench.add_argument("--trials", type=int, default=20)
     bench.add_argument("--batch", type=int, default=1, help="proposals per step")

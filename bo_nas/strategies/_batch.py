@@ -50,7 +50,7 @@ from scipy import special
 
 from bo_nas.batch import KDPP, greedy_map_kdpp, quality_kernel
 
-from ._gp import GPConfig, GPStrategy
+from ._gp import GPConfig, GPStrategy, condition_on_pending
 
 logger = logging.getLogger(__name__)
 
@@ -85,24 +85,6 @@ class PoolPosterior:
     def std(self) -> np.ndarray:
         """`M` posterior standard deviations."""
         return np.sqrt(np.clip(np.diag(self.cov), 0.0, None))
-
-
-def condition_on_pending(model: SingleTaskGP, X_pending: torch.Tensor | None) -> SingleTaskGP:
-    """The model conditioned on believing its posterior mean at ``X_pending`` (no refit).
-
-    Args:
-        model: A fitted model in eval mode.
-        X_pending: `p x d` features, or ``None``.
-
-    Returns:
-        ``model`` itself when nothing is pending, else a fantasy model whose mean equals
-        ``model``'s everywhere and whose variance is reduced near the pending points.
-    """
-    if X_pending is None or len(X_pending) == 0:
-        return model
-    with torch.no_grad():
-        believed = model.posterior(X_pending).mean  # also fills the prediction cache
-        return model.condition_on_observations(X_pending, believed)
 
 
 def pool_posterior(
@@ -213,6 +195,10 @@ class BatchGPStrategy(GPStrategy):
     _extra: ClassVar[tuple[str, ...]] = ("top_m",)
 
     def __init__(self, config: GPConfig | None = None, *, top_m: int = 300, **kwargs: Any):
+        if config is None:
+            # The pool is ranked by log-EI before the joint step (the measured setting);
+            # the sequential default, Thompson sampling, would rank by UCB.
+            kwargs.setdefault("acquisition", "logei")
         super().__init__(config, **kwargs)
         if isinstance(top_m, bool) or not isinstance(top_m, int) or top_m < 1:
             raise ValueError(f"top_m: expected an integer >= 1, got {top_m!r}")

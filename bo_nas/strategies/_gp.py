@@ -59,8 +59,14 @@ class GPConfig:
     r"""Settings of `GPStrategy`.
 
     Attributes:
-        acquisition: ``"logei"`` (log expected improvement, default), ``"ucb"`` or
-            ``"ts"`` (Thompson sampling from the joint posterior over the pool).
+        acquisition: ``"ts"`` (Thompson sampling, default): the argmax over the pool
+            of one draw :math:`f \sim p(f \mid \mathcal{D})` from the joint posterior;
+            ``"logei"``: log expected improvement,
+            :math:`\log \mathbb{E}[\max(f(x) - y^*, 0)]`; ``"ucb"``:
+            :math:`\mu + \sqrt{\beta}\,\sigma`. On NB-201 CIFAR-10 log-EI settles in a
+            local basin in one trial in five (its exploration of unseen regions vanishes
+            once the fitted mean sits far below the incumbent), while a joint draw keeps
+            sampling them; on CIFAR-100 both find the optimum.
         features: ``"tw-positions"`` (position-aware TW), ``"tw"`` (op histogram and
             degree blocks), ``"tw-ngrams"`` (plus op 2-grams), or ``"categorical"``
             (op index per slot with BoTorch's Hamming ``CategoricalKernel``: the
@@ -75,7 +81,7 @@ class GPConfig:
         pool: How candidates are generated.
     """
 
-    acquisition: Acquisition = "logei"
+    acquisition: Acquisition = "ts"
     features: Features | None = None
     n_init: int = 10
     ucb_beta: float = 2.0
@@ -123,13 +129,16 @@ class GPStrategy(Strategy):
     incumbents plus random samples, minus everything proposed), and picks the best
     candidates by the acquisition. Pending trials enter as ``X_pending`` (log-EI, UCB),
     so batches and asynchronous proposals do not collapse onto one point; for Thompson
-    sampling each pick is one joint posterior draw, excluding picks already made.
+    sampling (the default) the GP is conditioned on its own mean at the pending points
+    (variance shrinks there, the mean stays) and each pick is one joint posterior draw,
+    excluding picks already made.
 
     Args:
         config: A `GPConfig`; keyword arguments build one when omitted.
 
     Example:
-        >>> strategy = GPStrategy(acquisition="logei")
+        >>> strategy = GPStrategy()                     # Thompson sampling
+        >>> strategy = GPStrategy(acquisition="logei")  # log expected improvement
         >>> campaign = Campaign(NB201Space(), evaluator, strategy, seed=0)  # doctest: +SKIP
     """
 
@@ -284,7 +293,7 @@ class GPStrategy(Strategy):
     ) -> list[int]:
         acq_name = self.config.acquisition
         if acq_name == "ts":
-            return self._thompson(model, X_pool, q, gen)
+            return self._thompson(condition_on_pending(model, X_pending), X_pool, q, gen)
         if acq_name == "logei":
             best_f = model.train_targets.max()
             # train_targets are standardised; EI needs the incumbent in original units.
@@ -334,6 +343,24 @@ class GPStrategy(Strategy):
                     draw[torch.tensor(picks)] = -math.inf
                 picks.append(int(torch.argmax(draw)))
         return [int(cand[i]) for i in picks]
+
+
+def condition_on_pending(model: SingleTaskGP, X_pending: torch.Tensor | None) -> SingleTaskGP:
+    """The model conditioned on believing its posterior mean at ``X_pending`` (no refit).
+
+    Args:
+        model: A fitted model in eval mode.
+        X_pending: `p x d` features, or ``None``.
+
+    Returns:
+        ``model`` itself when nothing is pending, else a fantasy model whose mean equals
+        ``model``'s everywhere and whose variance is reduced near the pending points.
+    """
+    if X_pending is None or len(X_pending) == 0:
+        return model
+    with torch.no_grad():
+        believed = model.posterior(X_pending).mean  # also fills the prediction cache
+        return model.condition_on_observations(X_pending, believed)
 
 
 def _hypers_of(model: SingleTaskGP) -> dict[str, Any]:

@@ -46,6 +46,9 @@ class TrainingOutOfMemoryError(TrainingError, MemoryError):
     """The device ran out of memory (the CUDA cache has been emptied)."""
 
 
+_COMPILE_MODES = ("default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")
+
+
 @dataclass(frozen=True)
 class TrainConfig:
     """Settings of one training run; validated on construction.
@@ -63,7 +66,11 @@ class TrainConfig:
         amp_dtype: ``"bfloat16"`` or ``"float16"``; ``None`` picks bfloat16 when the
             GPU supports it.
         channels_last: ``None`` means on for CUDA.
-        compile: Wrap the model in ``torch.compile``.
+        compile: Wrap the model in ``torch.compile``: ``True`` (mode ``"default"``) or a
+            mode name, ``"reduce-overhead"`` (CUDA graphs: for small networks whose
+            steps are bound by kernel-launch overhead), ``"max-autotune"`` or
+            ``"max-autotune-no-cudagraphs"``. (Training batches all have the same
+            shape, the last incomplete one being dropped, so a graph is recorded once.)
         deterministic: Deterministic kernels (``torch.use_deterministic_algorithms``,
             no ``cudnn.benchmark``): bit-identical reruns on GPU, slower.
         data_on_device: Keep the dataset on the GPU; ``None`` means when it takes less
@@ -86,7 +93,7 @@ class TrainConfig:
     amp: bool | None = None
     amp_dtype: str | None = None
     channels_last: bool | None = None
-    compile: bool = False
+    compile: bool | str = False
     deterministic: bool = False
     data_on_device: bool | None = None
     workers: int = 2
@@ -112,6 +119,11 @@ class TrainConfig:
         ls = self.label_smoothing
         if isinstance(ls, bool) or not isinstance(ls, (int, float)) or not 0.0 <= ls < 1.0:
             raise ValueError(f"label_smoothing: expected a number in [0, 1), got {ls!r}")
+        if not isinstance(self.compile, bool) and self.compile not in _COMPILE_MODES:
+            raise ValueError(
+                f"compile: expected true, false or one of {', '.join(_COMPILE_MODES)}, "
+                f"got {self.compile!r}"
+            )
         if self.amp_dtype not in (None, "bfloat16", "float16"):
             raise ValueError(
                 f"amp_dtype: expected 'bfloat16', 'float16' or None, got {self.amp_dtype!r}"
@@ -348,6 +360,14 @@ def train(model: nn.Module, data: ImageDataset, config: TrainConfig | None = Non
     )
 
 
+def _compiled(model: nn.Module, mode: bool | str, cuda: bool) -> tuple[nn.Module, bool]:
+    """``model`` wrapped by ``torch.compile`` (or itself), and whether CUDA graphs are on."""
+    if mode is False:
+        return model, False
+    name = "default" if mode is True else str(mode)
+    return torch.compile(model, mode=name), cuda and name in ("reduce-overhead", "max-autotune")
+
+
 def _train(
     model: nn.Module, data: ImageDataset, config: TrainConfig, device: torch.device
 ) -> tuple[list[EpochStats], float, float | None, float]:
@@ -368,7 +388,7 @@ def _train(
     logger.debug("training on %s: amp=%s channels_last=%s resident=%s", device, amp,
                  channels_last, resident)
 
-    net = torch.compile(model) if config.compile else model
+    net, graphs = _compiled(model, config.compile, cuda)
     optimizer = torch.optim.SGD(model.parameters(), lr=config.lr, momentum=config.momentum,
                                 nesterov=config.momentum > 0, weight_decay=config.weight_decay)
     total = config.epochs * len(train_b)
@@ -390,6 +410,10 @@ def _train(
         seen = 0
         t0 = time.perf_counter()
         for x, y in train_b:
+            if graphs:
+                # Each step's graph outputs may be overwritten by the next replay; the
+                # marker tells the CUDA-graph trees a new iteration begins.
+                torch.compiler.cudagraph_mark_step_begin()
             with torch.autocast(device.type, dtype=amp or torch.float32, enabled=amp is not None):
                 logits = net(x)
                 loss = loss_fn(logits, y)
