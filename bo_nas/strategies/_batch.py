@@ -28,7 +28,7 @@ covariance given noise-free observations at :math:`A`. ``gp-qlognei`` passes the
 All scoring is done in the model's standardised units (outcome transform), where the
 incumbent is :math:`\max_i \tilde y_i` over the observed and believed values; the
 joint covariance is computed on the ``top_m`` candidates ranked by the config's
-single-point acquisition (log-EI, or UCB when ``acquisition`` is ``"ucb"`` or ``"ts"``),
+single-point acquisition (UCB when ``acquisition`` is ``"ucb"``, else log-EI),
 so pools of thousands cost one diagonal posterior plus one `top_m x top_m` covariance.
 """
 
@@ -195,10 +195,6 @@ class BatchGPStrategy(GPStrategy):
     _extra: ClassVar[tuple[str, ...]] = ("top_m",)
 
     def __init__(self, config: GPConfig | None = None, *, top_m: int = 300, **kwargs: Any):
-        if config is None:
-            # The pool is ranked by log-EI before the joint step (the measured setting);
-            # the sequential default, Thompson sampling, would rank by UCB.
-            kwargs.setdefault("acquisition", "logei")
         super().__init__(config, **kwargs)
         if isinstance(top_m, bool) or not isinstance(top_m, int) or top_m < 1:
             raise ValueError(f"top_m: expected an integer >= 1, got {top_m!r}")
@@ -223,8 +219,9 @@ class BatchGPStrategy(GPStrategy):
         q: int,
         gen: torch.Generator,
     ) -> list[int]:
+        # Thompson sampling has no single-point score of its own: rank by log-EI.
         rank_by: Literal["logei", "ucb"] = (
-            "logei" if self.config.acquisition == "logei" else "ucb"
+            "ucb" if self.config.acquisition == "ucb" else "logei"
         )
         post = pool_posterior(
             model, X_pool, X_pending, top_m=max(self.top_m, q), rank_by=rank_by,
