@@ -1,7 +1,8 @@
 """Batch BO on the NAS-Bench-201 tables: quality transforms of the k-DPP against baselines.
 
-Runs ``--trials`` synchronous campaigns (seeds 0..trials-1) of ``--budget`` queries in
-batches of ``--batch`` per method and prints, per method, the mean ± std final test error
+Runs ``--trials`` synchronous campaigns (seeds ``--first-seed`` onwards) of ``--budget``
+queries in batches of ``--batch`` per method through the benchmark harness
+(`bo_nas.bench.run_benchmark`) and prints, per method, the mean ± std final test error
 of the best-*validation* architecture, the share of trials that found the global
 best-validation cell, and seconds per trial. Needs ``$BO_NAS_DATA_DIR``.
 
@@ -12,13 +13,9 @@ best-validation cell, and seconds per trial. Needs ``$BO_NAS_DATA_DIR``.
 from __future__ import annotations
 
 import argparse
-import multiprocessing
 import sys
-import time
 from collections.abc import Sequence
 from typing import Any
-
-import numpy as np
 
 #: Method label -> stored strategy config (``strategy_from_config``).
 METHODS: dict[str, dict[str, Any]] = {
@@ -35,34 +32,6 @@ METHODS: dict[str, dict[str, Any]] = {
     "qlognei": {"name": "gp-qlognei"},
 }
 DEFAULT_METHODS = ("kdpp-mean", "kdpp-mean3", "kdpp-ei", "kdpp-ucb", "topk", "kb")
-
-_EVALUATORS: dict[str, Any] = {}
-
-
-def run_trial(task: tuple[str, str, int, int, int, dict[str, Any]]) -> dict[str, Any]:
-    """One campaign; returns its final incumbent's numbers."""
-    method, dataset, budget, batch, seed, pool = task
-    from bo_nas._registry import strategy_from_config
-    from bo_nas.campaign import Campaign
-    from bo_nas.evaluators import NB201Benchmark
-    from bo_nas.spaces import NB201Space
-
-    ev = _EVALUATORS.get(dataset)
-    if ev is None:
-        ev = _EVALUATORS[dataset] = NB201Benchmark(dataset)
-    strategy = strategy_from_config({**METHODS[method], "pool": pool})
-    t0 = time.perf_counter()
-    with Campaign(NB201Space(), ev, strategy, seed=seed) as campaign:
-        campaign.run(budget, batch_size=batch)
-        best = campaign.best
-    assert best is not None and best.result is not None
-    return {
-        "method": method,
-        "seed": seed,
-        "test_error": 100.0 - float(best.result.test_accuracy),  # type: ignore[arg-type]
-        "optimum": bool(ev.is_optimum(best.arch)),
-        "seconds": time.perf_counter() - t0,
-    }
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -82,25 +51,25 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     pool = {"top_k": args.pool_top_k, "n_random": args.pool_random}
 
-    seeds = range(args.first_seed, args.first_seed + args.trials)
-    tasks = [(m, args.dataset, args.budget, args.batch, s, pool)
-             for s in seeds for m in args.methods]
-    if args.jobs > 1:
-        with multiprocessing.get_context("fork").Pool(args.jobs) as workers:
-            rows = workers.map(run_trial, tasks, chunksize=1)
-    else:
-        rows = [run_trial(t) for t in tasks]
+    # Imported here so that --help answers without loading torch.
+    from bo_nas.bench import run_benchmark
+
+    report = run_benchmark(
+        "nb201", args.dataset, {m: {**METHODS[m], "pool": pool} for m in args.methods},
+        budget=args.budget, trials=args.trials, seed=args.first_seed, workers=args.jobs,
+        batch_size=args.batch,
+    )
+    final = args.budget
+    rows = {row["method"]: row for row in report.summary([final], ddof=1)}
 
     print(f"NB-201 {args.dataset}: {args.trials} trials x {args.budget} queries in batches "
           f"of {args.batch} (test error of the best-validation architecture)")
     print(f"{'method':<16} {'test error %':>18} {'optimum found':>14} {'s/trial':>8}")
     for m in args.methods:
-        mine = [r for r in rows if r["method"] == m]
-        err = np.array([r["test_error"] for r in mine])
-        sd = err.std(ddof=1) if len(err) > 1 else 0.0
-        found = np.mean([r["optimum"] for r in mine])
-        secs = np.mean([r["seconds"] for r in mine])
-        print(f"{m:<16} {err.mean():>9.3f} ± {sd:6.3f} {found:>14.0%} {secs:>8.1f}")
+        row = rows[m]
+        mean, sd = row[f"mean@{final}"], row[f"std@{final}"]
+        found, secs = row["optimum_share"], row["seconds_per_trial"]
+        print(f"{m:<16} {mean:>9.3f} ± {sd:6.3f} {found:>14.0%} {secs:>8.1f}")
     return 0
 
 

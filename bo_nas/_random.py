@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
+
+if TYPE_CHECKING:
+    import torch
 
 RandomLike = np.random.Generator | int | np.integer | None
 
@@ -22,3 +27,11 @@ def as_generator(seed: RandomLike, name: str = "rng") -> np.random.Generator:
     raise ValueError(
         f"{name}: expected a numpy.random.Generator, an int seed or None, got {type(seed).__name__}"
     )
+
+
+def torch_generator(rng: np.random.Generator) -> torch.Generator:
+    """A torch generator seeded from ``rng`` (advances ``rng`` by one draw): how a
+    strategy turns the campaign's numpy stream into the torch draws of one proposal."""
+    import torch  # numpy-only callers of this module do not pay for torch
+
+    return torch.Generator().manual_seed(int(rng.integers(2**63 - 1)))

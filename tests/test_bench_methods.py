@@ -6,6 +6,7 @@ import pytest
 
 from bo_nas._registry import strategy_from_config
 from bo_nas.bench import parse_method
+from bo_nas.selection import LogEI
 
 
 def test_settings_are_typed_and_nested() -> None:
@@ -15,7 +16,7 @@ def test_settings_are_typed_and_nested() -> None:
                       "pool": {"top_k": 3, "whole_space": True}}
     strategy = strategy_from_config(config)
     assert strategy.to_config()["pool"]["top_k"] == 3
-    assert strategy.config.acquisition == "logei"  # type: ignore[attr-defined]
+    assert strategy.selector == LogEI()  # type: ignore[attr-defined]
 
 
 def test_plain_name() -> None:

@@ -158,7 +158,7 @@ def test_config_file_and_flag_override(
         config = json.loads(c.execute("SELECT value FROM meta WHERE key='config'").fetchone()[0])
         n = c.execute("SELECT COUNT(*) FROM trials").fetchone()[0]
     assert n == 6
-    assert config["strategy"]["acquisition"] == "ucb" and config["seed"] == 4
+    assert config["strategy"]["selector"]["rule"] == "ucb" and config["seed"] == 4
 
 
 def test_bad_config_file_names_the_problem(

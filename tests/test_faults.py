@@ -118,30 +118,66 @@ def _warm_up(delay: float) -> None:
     time.sleep(delay)
 
 
-def test_timeout_in_a_process_pool() -> None:
-    # Bad architectures take 1 s against a 0.5 s limit: failed as "timeout" after the
-    # retry, their late results ignored. The timeout counts from submission, so the
-    # workers are started first, and there are more workers than evaluations in
-    # flight: a worker
-    # stays busy with a timed-out task until it returns.
-    campaign = Campaign(NB201Space(), FaultyEvaluator("sleep", delay=1.0), RandomSearch(),
-                        seed=4, max_retries=1)
+#: Hang guard of a gated evaluation: only a broken test waits this long.
+GATE_WATCHDOG_S = 120.0
+
+
+class GatedEvaluator(Evaluator):
+    """`HashEvaluator`, except that `_bad` architectures wait for the ``gate`` file.
+
+    A gated evaluation cannot finish before the test opens the gate, whatever the load
+    on the machine, and it leaves a ``finished-*`` file beside the gate when it does:
+    so the test counts finished slow evaluations instead of timing the campaign.
+    """
+
+    kind = "test-gated"
+
+    def __init__(self, gate: Path) -> None:
+        self.gate = gate
+        self.inner = HashEvaluator()
+
+    def evaluate(self, arch: Architecture) -> EvaluationResult:
+        good = self.inner.evaluate(arch)
+        if not _bad(arch):
+            return good
+        give_up = time.monotonic() + GATE_WATCHDOG_S
+        while not self.gate.exists() and time.monotonic() < give_up:
+            time.sleep(0.02)
+        (self.gate.parent / f"finished-{os.getpid()}-{time.monotonic_ns()}").touch()
+        return good
+
+    def to_config(self) -> dict[str, Any]:
+        return {"kind": self.kind, "gate": str(self.gate)}
+
+
+def test_timeout_in_a_process_pool(tmp_path: Path) -> None:
+    # The one bad architecture of seed 1 waits for a gate opened only after the run, so
+    # it times out on both attempts; each attempt keeps its worker busy until the gate
+    # opens, so a third worker runs the others. The timeout counts from submission,
+    # hence the warm-up: the workers are started (and have imported bo-nas) first.
+    gate = tmp_path / "gate"
+    campaign = Campaign(NB201Space(), GatedEvaluator(gate), RandomSearch(), seed=1,
+                        max_retries=1)
     with local_executor(3) as pool:
         for f in [pool.submit(_warm_up, 0.5) for _ in range(3)]:
             f.result()
-        start = time.monotonic()
-        history = campaign.run(6, executor=pool, timeout=0.5)
-        elapsed = time.monotonic() - start
+        try:
+            history = campaign.run(6, executor=pool, timeout=1.0)
+            finished_before_return = len(list(tmp_path.glob("finished-*")))
+        finally:
+            gate.touch()
         late = [t for t in history if _bad(t.arch)]
-        assert late, "seed 4 should draw some slow architectures"
+        assert len(late) == 1, "seed 1 should draw exactly one slow architecture"
+        assert len(history) == 6 and not history.pending
         for t in history:
             if _bad(t.arch):
                 assert t.state is TrialState.FAILED and t.attempts == 2
-                assert t.error.startswith("timeout: evaluation exceeded 0.5 s")
+                assert t.error.startswith("timeout: evaluation exceeded 1 s")
             else:
                 assert t.state is TrialState.COMPLETE, t
-        # Each slow trial cost about two timeouts, not two full evaluations.
-        assert elapsed < 1.0 * 2 * len(late)
+        assert len(history.failed) == len(late) and len(history.complete) == 6 - len(late)
+        # The campaign gave up on both slow attempts rather than waiting them out.
+        assert finished_before_return == 0
         pool.shutdown(wait=False, cancel_futures=True)
 
 

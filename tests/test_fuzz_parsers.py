@@ -72,14 +72,12 @@ from bo_nas.evaluators import (
     NB101Benchmark,
     NB201Benchmark,
 )
+from bo_nas.evaluators._cost_model import fit_costs as _fit_costs
 from bo_nas.evaluators._nb101_table import _read_nb101
-from bo_nas.evaluators._nb201_table import (
-    _fit_costs,
-    _read_accuracy_csv,
-    _read_fidelity_csv,
-    _read_hw,
-    _read_trainval_json,
-)
+from bo_nas.evaluators._nb201_readers import read_accuracy_csv as _read_accuracy_csv
+from bo_nas.evaluators._nb201_readers import read_fidelity_csv as _read_fidelity_csv
+from bo_nas.evaluators._nb201_readers import read_hw as _read_hw
+from bo_nas.evaluators._nb201_readers import read_trainval_json as _read_trainval_json
 from bo_nas.evaluators._tables import BenchmarkFileNotFoundError, clear_cache
 from bo_nas.spaces import CellSpace, NB101Space, NB201Space, space_from_config
 

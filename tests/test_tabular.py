@@ -18,9 +18,10 @@ from bo_nas.encodings import (
     format_nb201,
     parse_nb201,
 )
-from bo_nas.evaluators import EvaluationError, EvaluationResult
+from bo_nas.evaluators import EvaluationError, EvaluationResult, TabularResults
 from bo_nas.evaluators._nb101_table import NB101Benchmark
-from bo_nas.evaluators._nb201_table import NB201_CSV_COLUMNS, NB201Benchmark
+from bo_nas.evaluators._nb201_readers import NB201_CSV_COLUMNS
+from bo_nas.evaluators._nb201_table import NB201Benchmark
 from bo_nas.evaluators._regret import incumbent_test_accuracy, incumbent_test_error
 from bo_nas.evaluators._tables import (
     DATA_DIR_ENV,
@@ -378,8 +379,47 @@ def test_pickle_round_trip_is_cheap(c10: NB201Benchmark) -> None:
     assert clone.evaluate(arch) == c10.evaluate(arch)
     nb101 = NB101Benchmark(DATA)
     assert len(pickle.dumps(nb101)) < 2000
-    archs, _ = nb101.all_results()
+    archs = nb101.all_results().architectures
+    assert archs is not None
     assert pickle.loads(pickle.dumps(nb101)).evaluate(archs[0]) == nb101.evaluate(archs[0])
+
+
+@needs_data
+def test_both_benchmarks_answer_all_results_alike(c10: NB201Benchmark) -> None:
+    nb101 = NB101Benchmark(DATA)
+    r201, r101 = c10.all_results(), nb101.all_results()
+    assert type(r201) is type(r101) is TabularResults
+    for bench, res in ((c10, r201), (nb101, r101)):
+        n = len(bench)
+        assert len(res.keys) == n and res.val_accuracy.shape == (n,)
+        assert set(res.costs) == {"params", "flops"}
+        assert all(c.shape == (n,) and not c.flags.writeable for c in res.costs.values())
+        assert not res.val_accuracy.flags.writeable
+        # The costs mapping is the caller's own: adding to it leaves the table alone.
+        res.costs["extra"] = res.val_accuracy  # type: ignore[index]
+        assert set(bench.all_results().costs) == {"params", "flops"}
+    assert r201.strings == r201.keys and r201.architectures is None
+    assert r201.index is not None and r201.test_accuracy is not None
+    assert r101.index is None and r101.test_accuracy is None
+    assert r101.architectures is not None
+    assert r101.keys == tuple(a.key for a in r101.architectures)
+
+
+@needs_data
+def test_both_benchmarks_pickle_without_their_table(c10: NB201Benchmark) -> None:
+    nb101 = NB101Benchmark(DATA)
+    arch101 = nb101.all_results().architectures[0]  # type: ignore[index]
+    arch201 = NB201Space().from_string(BEST)
+    for bench, arch in ((c10, arch201), (nb101, arch101)):
+        assert bench._table is not None
+        blob = pickle.dumps(bench)
+        assert len(blob) < 2000
+        clone = pickle.loads(blob)
+        assert clone._table is None and bench._table is not None
+        assert clone.evaluate(arch) == bench.evaluate(arch)
+        # Reloaded through the process cache: the very table the original holds.
+        assert clone._table is bench._table
+        assert clone.to_config() == bench.to_config() and len(clone) == len(bench)
 
 
 @needs_data
@@ -437,7 +477,9 @@ def test_incumbent_keeps_the_earlier_of_ties() -> None:
 def test_nb101_sample() -> None:
     assert DATA is not None
     bench = NB101Benchmark(DATA)
-    archs, val = bench.all_results()
+    res = bench.all_results()
+    archs, val = res.architectures, res.val_accuracy
+    assert archs is not None and res.test_accuracy is None
     assert len(bench) == len(archs) == len({a.key for a in archs}) == 292
     assert val.shape == (292,) and ((val > 0) & (val < 100)).all()
     raw = json.loads((DATA / "nb101" / "nb101_500_cifar10.json").read_text())

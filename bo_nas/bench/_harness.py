@@ -4,22 +4,26 @@ Protocol (the one NAS papers report): each trial is a campaign of ``budget`` que
 with its own seed; after every query the incumbent is the architecture with the best
 *validation* accuracy so far, and what is reported is that incumbent's *test* error.
 A trial "found the optimum" when its incumbent has the benchmark's best validation
-accuracy. Trials run in parallel processes; every trial is independent and seeded, so
+accuracy. A failed evaluation is a query too: it spends budget and keeps its place on
+the curve. Trials run in parallel processes; every trial is independent and seeded, so
 the table does not depend on the number of workers.
 """
 
 from __future__ import annotations
 
+import copy
 import logging
 import multiprocessing
 import os
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+
+from bo_nas._incumbent import incumbent_values
 
 from ._methods import parse_method
 
@@ -38,9 +42,9 @@ class TrialResult:
         trial: Trial index; the campaign seed is ``seed + trial``.
         seed: The campaign seed.
         val: Validation accuracy (%) of each query, in order (NaN for a failure).
-        test: Test accuracy (%) of each query.
+        test: Test accuracy (%) of each query (NaN for a failure or none reported).
         incumbent_test_error: Test error (%) of the best-validation architecture after
-            each query.
+            each query, failed ones included (NaN before the first success).
         found_optimum: Whether the best-validation architecture of the benchmark was
             evaluated.
         seconds: Wall time of the campaign.
@@ -75,8 +79,18 @@ class BenchmarkReport:
         rows = [t.incumbent_test_error for t in self.trials if t.method == method]
         return np.array(rows, dtype=float).reshape(len(rows), -1)
 
-    def summary(self, checkpoints: Sequence[int] = DEFAULT_CHECKPOINTS) -> list[dict[str, Any]]:
-        """Per method: mean and std test error at each checkpoint, optimum share, time."""
+    def summary(
+        self, checkpoints: Sequence[int] = DEFAULT_CHECKPOINTS, *, ddof: int = 0
+    ) -> list[dict[str, Any]]:
+        r"""Per method: mean and std test error at each checkpoint, optimum share, time.
+
+        Args:
+            checkpoints: Queries (1-based) at which to summarise the incumbent's test
+                error; those beyond the curves are left out.
+            ddof: Delta degrees of freedom of the std over trials,
+                :math:`\sqrt{\sum_i (e_i - \bar e)^2 / (n - \mathrm{ddof})}` (1 for the
+                sample std); with no more trials than ``ddof`` the std is 0.
+        """
         out = []
         for m in self.methods:
             err = self.errors(m)
@@ -86,7 +100,7 @@ class BenchmarkReport:
                 if c <= err.shape[1]:
                     col = err[:, c - 1]
                     row[f"mean@{c}"] = float(np.nanmean(col))
-                    row[f"std@{c}"] = float(np.nanstd(col))
+                    row[f"std@{c}"] = _std(col, ddof)
             row["optimum_share"] = float(np.mean([t.found_optimum for t in trials]))
             row["seconds_per_trial"] = float(np.mean([t.seconds for t in trials]))
             out.append(row)
@@ -130,6 +144,13 @@ class BenchmarkReport:
                     )
 
 
+def _std(values: np.ndarray, ddof: int) -> float:
+    """NaN-ignoring std; 0 where a sample std is asked of too few trials to have one."""
+    if ddof > 0 and 0 < np.count_nonzero(~np.isnan(values)) <= ddof:
+        return 0.0
+    return float(np.nanstd(values, ddof=ddof))
+
+
 def _evaluator(space: str, dataset: str, data_dir: str | None) -> Any:
     from bo_nas.evaluators import NB101Benchmark, NB201Benchmark
 
@@ -150,45 +171,66 @@ def _space(space: str) -> Any:
 
 def run_trial(
     space: str, dataset: str, data_dir: str | None, method: str, trial: int, seed: int,
-    budget: int, batch_size: int = 1,
+    budget: int, batch_size: int = 1, *, config: Mapping[str, Any] | None = None,
 ) -> TrialResult:
-    """One seeded campaign in memory; returns its per-query numbers."""
+    """One seeded campaign in memory; returns its per-query numbers.
+
+    Every finished trial is a query, a failed one included: it spends budget, so it
+    takes its place on the curve (NaN accuracies, the incumbent unchanged).
+
+    Args:
+        space: ``nb201`` or ``nb101``.
+        dataset: Benchmark table.
+        data_dir: Benchmark data folder (`$BO_NAS_DATA_DIR` when omitted).
+        method: The method's label in the report; also its specification
+            (`parse_method`) unless ``config`` is given.
+        trial: Trial index; the campaign seed is ``seed + trial``.
+        seed: Seed of trial 0.
+        budget: Queries of the campaign.
+        batch_size: Evaluations proposed at once (1 = sequential).
+        config: Strategy configuration (`strategy_from_config`) under the label
+            ``method``.
+    """
     from bo_nas._registry import strategy_from_config
     from bo_nas._threads import torch_threads
-    from bo_nas.campaign import Campaign
+    from bo_nas.campaign import Campaign, TrialState
 
     evaluator = _evaluator(space, dataset, data_dir)
-    strategy = strategy_from_config(parse_method(method))
+    strategy = strategy_from_config(_config(method, config))
     start = time.perf_counter()
     # Trials run side by side in processes; one thread each avoids oversubscription.
     with torch_threads(1):
         campaign = Campaign(_space(space), evaluator, strategy, seed=seed + trial)
         history = campaign.run(budget, batch_size=batch_size)
     seconds = time.perf_counter() - start
-    val, test = [], []
-    for t in history:
-        if t.result is None:
-            continue
-        val.append(t.result.val_accuracy)
-        test.append(t.result.test_accuracy if t.result.test_accuracy is not None else np.nan)
-    best_val = -np.inf
-    inc_err: list[float] = []
-    current = np.nan
-    for v, te in zip(val, test, strict=True):
-        if v > best_val:
-            best_val, current = v, 100.0 - te
-        inc_err.append(current)
-    optimum = _optimum_val(evaluator)
+    results = [
+        t.result if t.state is TrialState.COMPLETE else None
+        for t in history
+        if t.state is not TrialState.PENDING
+    ]
+    best_val = incumbent_values(results, "val_accuracy")
+    inc_err = 100.0 - incumbent_values(results, "test_accuracy")
     return TrialResult(
         method=method,
         trial=trial,
         seed=seed + trial,
-        val=tuple(val),
-        test=tuple(test),
-        incumbent_test_error=tuple(inc_err),
-        found_optimum=bool(best_val >= optimum - 1e-9),
+        val=tuple(np.nan if r is None else float(r.val_accuracy) for r in results),
+        test=tuple(
+            np.nan if r is None or r.test_accuracy is None else float(r.test_accuracy)
+            for r in results
+        ),
+        incumbent_test_error=tuple(inc_err.tolist()),
+        # NaN (no success at all) compares False: no optimum found.
+        found_optimum=bool(
+            best_val.size > 0 and best_val[-1] >= _optimum_val(evaluator) - 1e-9
+        ),
         seconds=seconds,
     )
+
+
+def _config(method: str, config: Mapping[str, Any] | None) -> dict[str, Any]:
+    """The strategy configuration of a method, copied: the registry may keep it."""
+    return parse_method(method) if config is None else copy.deepcopy(dict(config))
 
 
 def _optimum_val(evaluator: Any) -> float:
@@ -203,7 +245,7 @@ def _optimum_test_error(evaluator: Any) -> float:
 def run_benchmark(
     space: str = "nb201",
     dataset: str = "cifar10",
-    methods: Sequence[str] = ("gp-tw", "random"),
+    methods: Sequence[str] | Mapping[str, Mapping[str, Any]] = ("gp-tw", "random"),
     *,
     budget: int = 150,
     trials: int = 20,
@@ -221,7 +263,8 @@ def run_benchmark(
             ``ImageNet16-120``).
         methods: Strategy names (as in ``bo-nas run --strategy``), each optionally
             with settings, ``name[:key=value]...`` (`parse_method`), e.g.
-            ``"gp-tw:acquisition=logei"``.
+            ``"gp-tw:acquisition=logei"``; or ``{label: strategy configuration}``
+            (`strategy_from_config`), reported under the labels.
         budget: Queries per campaign.
         trials: Campaigns per method; trial ``i`` uses seed ``seed + i`` for every
             method, so methods see the same random initial draws where they share a
@@ -233,11 +276,17 @@ def run_benchmark(
     """
     from bo_nas._registry import strategy_from_config
 
-    for m in methods:  # fail before starting any process
-        strategy_from_config(parse_method(m))
+    configs: dict[str, dict[str, Any]] = (
+        {label: _config(label, cfg) for label, cfg in methods.items()}
+        if isinstance(methods, Mapping)
+        else {m: parse_method(m) for m in methods}
+    )
+    labels = list(configs)
+    for label in labels:  # fail before starting any process
+        strategy_from_config(copy.deepcopy(configs[label]))
     evaluator = _evaluator(space, dataset, data_dir)
     report = BenchmarkReport(space, dataset, budget, _optimum_test_error(evaluator))
-    jobs = [(m, i) for i in range(trials) for m in methods]
+    jobs = [(m, i) for i in range(trials) for m in labels]
     workers = max(1, min(workers or os.cpu_count() or 1, len(jobs)))
     results: dict[tuple[str, int], TrialResult] = {}
 
@@ -246,17 +295,17 @@ def run_benchmark(
         if on_trial is not None:
             on_trial(r)
 
+    def args(m: str, i: int) -> tuple[Any, ...]:
+        return space, dataset, data_dir, m, i, seed, budget, batch_size
+
     if workers == 1:
         for m, i in jobs:
-            done(run_trial(space, dataset, data_dir, m, i, seed, budget, batch_size))
+            done(run_trial(*args(m, i), config=configs[m]))
     else:
         ctx = multiprocessing.get_context("spawn")
         with ProcessPoolExecutor(workers, mp_context=ctx) as pool:
-            futures = [
-                pool.submit(run_trial, space, dataset, data_dir, m, i, seed, budget, batch_size)
-                for m, i in jobs
-            ]
+            futures = [pool.submit(run_trial, *args(m, i), config=configs[m]) for m, i in jobs]
             for fut in as_completed(futures):
                 done(fut.result())
-    report.trials = [results[j] for j in sorted(results, key=lambda j: (methods.index(j[0]), j[1]))]
+    report.trials = [results[j] for j in sorted(results, key=lambda j: (labels.index(j[0]), j[1]))]
     return report

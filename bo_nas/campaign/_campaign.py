@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from bo_nas._history import History, Trial, TrialState
+from bo_nas._incumbent import IncumbentKey, incumbent_values
 from bo_nas.encodings import Architecture
 from bo_nas.evaluators import EvaluationError, EvaluationResult, Evaluator
 from bo_nas.spaces import SearchSpace
@@ -434,24 +435,21 @@ class Campaign:
         return self.tell(number, outcome["error"])
 
 
-def incumbent_curve(history: History, key: str = "val_accuracy") -> np.ndarray:
+def incumbent_curve(history: History, key: IncumbentKey = "val_accuracy") -> np.ndarray:
     """After each finished trial, ``key`` of the incumbent (best validation accuracy so far).
 
     ``key="val_accuracy"`` gives the best validation accuracy; ``"test_accuracy"`` the
     test accuracy of the best-validation architecture, the number NAS papers report.
-    NaN before the first result (or where the incumbent has no such value).
+    Trials are taken in proposal order; a failed trial counts as a query, a pending one
+    is not yet one (`bo_nas._incumbent.incumbent_values` on the finished trials).
+
+    Returns:
+        Array of shape `n_finished`, NaN before the first result (or where the
+        incumbent has no such value).
     """
-    if key not in ("val_accuracy", "test_accuracy"):
-        raise ValueError(f"key: expected 'val_accuracy' or 'test_accuracy', got {key!r}")
-    best = -math.inf
-    current = math.nan
-    out = []
-    for t in history:
-        complete = t.state is TrialState.COMPLETE and t.result is not None
-        if complete and t.result.val_accuracy > best:
-            best = t.result.val_accuracy
-            value = getattr(t.result, key)
-            current = math.nan if value is None else float(value)
-        if t.state is not TrialState.PENDING:
-            out.append(current)
-    return np.asarray(out)
+    results = [
+        t.result if t.state is TrialState.COMPLETE else None
+        for t in history
+        if t.state is not TrialState.PENDING
+    ]
+    return incumbent_values(results, key)

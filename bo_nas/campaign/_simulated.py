@@ -45,6 +45,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import numpy as np
 
 from bo_nas._history import History, TrialState
+from bo_nas._incumbent import incumbent_values
 from bo_nas.encodings import Architecture
 from bo_nas.evaluators import EvaluationResult, Evaluator
 from bo_nas.spaces import SearchSpace
@@ -364,17 +365,13 @@ def run_simulated(
         if tr.state is not TrialState.PENDING and tr.number in last
     ]
     finished.sort(key=lambda x: (x[0], x[1]))
-    best = -math.inf
-    incumbent = []
-    for _, _, tr in finished:
-        if tr.state is TrialState.COMPLETE and tr.value is not None:
-            best = max(best, tr.value)
-        incumbent.append(best if best > -math.inf else math.nan)
+    # In finish order: what was known at each simulated time, not in proposal order.
+    results = [tr.result if tr.state is TrialState.COMPLETE else None for _, _, tr in finished]
     return SimulatedRun(
         history=history,
         tasks=tasks,
         times=np.asarray([f[0] for f in finished], dtype=float),
-        incumbent=np.asarray(incumbent, dtype=float),
+        incumbent=incumbent_values(results, "val_accuracy"),
         makespan=max((t.finish for t in tasks), default=0.0),
     )
 

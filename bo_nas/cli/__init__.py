@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import importlib
 import logging
 import sys
 from collections.abc import Callable, Iterator, Sequence
@@ -35,13 +36,22 @@ def _logging(quiet: bool, verbose: bool) -> Iterator[None]:
         log.handlers[:], log.level, log.propagate = saved[0], saved[1], saved[2]
 
 
-def _commands() -> dict[str, Callable[..., int]]:
-    from ._bench import cmd_bench
-    from ._inspect import cmd_export, cmd_plot, cmd_status
-    from ._run import cmd_resume, cmd_run
+#: Command -> (module, function). Only the chosen command's module is imported, so
+#: ``bo-nas status`` reads a store without loading BoTorch and the strategies.
+_COMMANDS: dict[str, tuple[str, str]] = {
+    "run": ("._run", "cmd_run"),
+    "resume": ("._run", "cmd_resume"),
+    "status": ("._inspect", "cmd_status"),
+    "export": ("._inspect", "cmd_export"),
+    "plot": ("._inspect", "cmd_plot"),
+    "bench": ("._bench", "cmd_bench"),
+}
 
-    return {"run": cmd_run, "resume": cmd_resume, "status": cmd_status,
-            "export": cmd_export, "plot": cmd_plot, "bench": cmd_bench}
+
+def _command(name: str) -> Callable[..., int]:
+    """The function that runs command ``name``, its module imported on demand."""
+    module, function = _COMMANDS[name]
+    return getattr(importlib.import_module(module, __name__), function)
 
 
 def _exit_status(exc: BaseException) -> int:
@@ -74,7 +84,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_USAGE
     try:
         with _logging(args.quiet, args.verbose):
-            return _commands()[args.command](args)
+            return _command(args.command)(args)
     except KeyboardInterrupt:
         print("bo-nas: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable, Sequence
+from typing import Any
 
 from bo_nas._config import DEVICES, EVALUATORS, SPACES
 
@@ -88,43 +90,60 @@ examples:
 """
 
 
-def build_parser() -> argparse.ArgumentParser:
+class _DeferredParser(argparse.ArgumentParser):
+    """A sub-command's parser that adds some of its arguments the first time it is used.
+
+    ``run`` and ``bench`` list the strategy names, and listing them imports the strategies
+    (and BoTorch); deferring those arguments until the sub-command is parsed or its help
+    shown keeps ``bo-nas status`` and the other commands light.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._deferred: list[Callable[[argparse.ArgumentParser], None]] = []
+
+    def defer(self, add_arguments: Callable[[argparse.ArgumentParser], None]) -> None:
+        """Call ``add_arguments(self)`` before this parser is first used."""
+        self._deferred.append(add_arguments)
+
+    def _complete(self) -> None:
+        while self._deferred:
+            self._deferred.pop(0)(self)
+
+    def parse_known_args(  # type: ignore[override]
+        self, args: Sequence[str] | None = None, namespace: argparse.Namespace | None = None
+    ) -> tuple[argparse.Namespace, list[str]]:
+        self._complete()
+        return super().parse_known_args(args, namespace)
+
+    def format_usage(self) -> str:
+        self._complete()
+        return super().format_usage()
+
+    def format_help(self) -> str:
+        self._complete()
+        return super().format_help()
+
+
+def _strategy_names() -> list[str]:
     from bo_nas.strategies import builtin_strategies
 
-    strategies = sorted(builtin_strategies())
+    return sorted(builtin_strategies())
+
+
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="bo-nas", description=_MAIN, formatter_class=_FORMAT)
     parser.add_argument("--version", action="store_true", help="print the version and exit")
     verbosity = argparse.ArgumentParser(add_help=False)
     g = verbosity.add_mutually_exclusive_group()
     g.add_argument("-q", "--quiet", action="store_true", help="only errors; no progress bar")
     g.add_argument("-v", "--verbose", action="store_true", help="log every trial")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND",
+                                parser_class=_DeferredParser)
 
     run = sub.add_parser("run", parents=[verbosity], help="run a campaign",
                          description=_RUN, formatter_class=_FORMAT)
-    run.add_argument("--config", metavar="TOML", help="campaign settings file")
-    run.add_argument("--space", choices=SPACES, help="search space (default nb201)")
-    run.add_argument("--evaluator", choices=EVALUATORS,
-                     help="train each network, or look it up in a table (default train)")
-    run.add_argument("--dataset", help="train: digits|cifar10|cifar100 (default digits); "
-                     "table: cifar10|cifar10-valid|cifar100|ImageNet16-120 (default cifar10)")
-    run.add_argument("--data-dir", help="CIFAR batches folder (train) or benchmark tables "
-                     "folder (table; default $BO_NAS_DATA_DIR)")
-    run.add_argument("--device", choices=DEVICES, help="training device (default auto)")
-    run.add_argument("--budget", type=int, help="evaluations in total (default 24)")
-    run.add_argument("--batch", type=int,
-                     help="evaluations in flight (default: one per GPU, else one per core)")
-    run.add_argument("--async", dest="asynchronous", action="store_const", const=True,
-                     help="propose whenever a worker frees up instead of in batches")
-    run.add_argument("--strategy", choices=strategies, help="search strategy (default gp-tw)")
-    run.add_argument("--acquisition", choices=("logei", "ucb", "ts"),
-                     help="acquisition of the GP strategies (default ts)")
-    run.add_argument("--epochs", type=int, help="training epochs per evaluation")
-    run.add_argument("--fidelity", type=int, help="epochs of the tabular numbers (12 or 200)")
-    run.add_argument("--seed", type=int, help="fixes the whole campaign (default 0)")
-    run.add_argument("--max-retries", type=int, help="re-runs of a failed evaluation")
-    run.add_argument("--store", help="SQLite file of the campaign (default: new file in --out)")
-    run.add_argument("--out", help="folder for the store and figures (default bo-nas-runs)")
+    run.defer(_run_arguments)
 
     resume = sub.add_parser("resume", parents=[verbosity], help="continue a campaign",
                             description=_RESUME, formatter_class=_FORMAT)
@@ -150,6 +169,39 @@ def build_parser() -> argparse.ArgumentParser:
 
     bench = sub.add_parser("bench", parents=[verbosity], help="benchmark strategies",
                            description=_BENCH, formatter_class=_FORMAT)
+    bench.defer(_bench_arguments)
+    return parser
+
+
+def _run_arguments(run: argparse.ArgumentParser) -> None:
+    strategies = _strategy_names()
+    run.add_argument("--config", metavar="TOML", help="campaign settings file")
+    run.add_argument("--space", choices=SPACES, help="search space (default nb201)")
+    run.add_argument("--evaluator", choices=EVALUATORS,
+                     help="train each network, or look it up in a table (default train)")
+    run.add_argument("--dataset", help="train: digits|cifar10|cifar100 (default digits); "
+                     "table: cifar10|cifar10-valid|cifar100|ImageNet16-120 (default cifar10)")
+    run.add_argument("--data-dir", help="CIFAR batches folder (train) or benchmark tables "
+                     "folder (table; default $BO_NAS_DATA_DIR)")
+    run.add_argument("--device", choices=DEVICES, help="training device (default auto)")
+    run.add_argument("--budget", type=int, help="evaluations in total (default 24)")
+    run.add_argument("--batch", type=int,
+                     help="evaluations in flight (default: one per GPU, else one per core)")
+    run.add_argument("--async", dest="asynchronous", action="store_const", const=True,
+                     help="propose whenever a worker frees up instead of in batches")
+    run.add_argument("--strategy", choices=strategies, help="search strategy (default gp-tw)")
+    run.add_argument("--acquisition", choices=("logei", "ucb", "ts"),
+                     help="acquisition of the GP strategies (default ts)")
+    run.add_argument("--epochs", type=int, help="training epochs per evaluation")
+    run.add_argument("--fidelity", type=int, help="epochs of the tabular numbers (12 or 200)")
+    run.add_argument("--seed", type=int, help="fixes the whole campaign (default 0)")
+    run.add_argument("--max-retries", type=int, help="re-runs of a failed evaluation")
+    run.add_argument("--store", help="SQLite file of the campaign (default: new file in --out)")
+    run.add_argument("--out", help="folder for the store and figures (default bo-nas-runs)")
+
+
+def _bench_arguments(bench: argparse.ArgumentParser) -> None:
+    strategies = _strategy_names()
     bench.add_argument("--space", choices=SPACES, default="nb201")
     bench.add_argument("--dataset", default="cifar10")
     bench.add_argument("--data-dir", help="benchmark tables folder (default $BO_NAS_DATA_DIR)")
@@ -163,4 +215,3 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--seed", type=int, default=0, help="trial i uses seed + i")
     bench.add_argument("--workers", type=int, help="parallel processes (default: cores)")
     bench.add_argument("--out", default="bench-out", help="folder for the CSV and PNG")
-    return parser

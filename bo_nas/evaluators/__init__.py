@@ -5,7 +5,9 @@ from typing import Any
 
 from ._base import EvaluationError, EvaluationResult, Evaluator, InvalidResultError
 from ._nb101_table import NB101Benchmark
-from ._nb201_table import NB201_DATASETS, NB201Benchmark
+from ._nb201_datasets import NB201_DATASETS
+from ._nb201_table import NB201Benchmark
+from ._table import TabularOptimum, TabularResults
 from ._tables import BenchmarkDataError, BenchmarkFileNotFoundError, BenchmarkTableError
 from ._training import TrainingEvaluator
 
@@ -20,6 +22,8 @@ __all__ = [
     "InvalidResultError",
     "NB101Benchmark",
     "NB201Benchmark",
+    "TabularOptimum",
+    "TabularResults",
     "TrainingEvaluator",
     "builtin_evaluators",
 ]

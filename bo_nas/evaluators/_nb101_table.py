@@ -17,7 +17,8 @@ import numpy as np
 from bo_nas.encodings import Architecture, InvalidArchitectureError, decode_nb101_key
 from bo_nas.spaces import NB101Space
 
-from ._base import EvaluationError, EvaluationResult, Evaluator
+from ._base import EvaluationError, EvaluationResult
+from ._table import TabularBenchmark, TabularResults, readonly
 from ._tables import (
     BenchmarkTableError,
     cached,
@@ -98,7 +99,53 @@ def _read_nb101(path: Path) -> dict[str, _Entry]:
     return out
 
 
-class NB101Benchmark(Evaluator):
+@dataclass(frozen=True)
+class _Table:
+    """The sample's distinct networks in file order, aligned arrays, all read-only.
+
+    Attributes:
+        keys: Each network's `Architecture.key`, length `n`.
+        row_of: Row of each key.
+        archs: The networks, length `n`.
+        val: Their ``val_accuracy``, shape `n`.
+        params: Their params (millions), shape `n`.
+        flops: Their FLOPs (millions), shape `n`.
+        n_seeds: How many distinct seeds each network's accuracy averages, length `n`.
+    """
+
+    keys: tuple[str, ...]
+    row_of: Mapping[str, int]
+    archs: tuple[Architecture, ...]
+    val: np.ndarray
+    params: np.ndarray
+    flops: np.ndarray
+    n_seeds: tuple[int, ...]
+
+    @property
+    def results(self) -> TabularResults:
+        """Every network's numbers, sharing this table's arrays."""
+        return TabularResults(
+            keys=self.keys,
+            val_accuracy=self.val,
+            costs={"params": self.params, "flops": self.flops},
+            architectures=self.archs,
+        )
+
+
+def _build_table(path: Path) -> _Table:
+    entries = list(_read_nb101(path).values())
+    return _Table(
+        keys=tuple(e.arch.key for e in entries),
+        row_of={e.arch.key: i for i, e in enumerate(entries)},
+        archs=tuple(e.arch for e in entries),
+        val=readonly(np.array([e.val for e in entries])),
+        params=readonly(np.array([e.params for e in entries])),
+        flops=readonly(np.array([e.flops for e in entries])),
+        n_seeds=tuple(e.n_seeds for e in entries),
+    )
+
+
+class NB101Benchmark(TabularBenchmark[_Table]):
     r"""NAS-Bench-101 results for the cells of a 500-entry CIFAR-10 sample.
 
     The file (``<data_dir>/nb101/nb101_500_cifar10.json``, from NASLib) lists 500
@@ -110,7 +157,8 @@ class NB101Benchmark(Evaluator):
     not weigh more than the others. ``params`` and ``flops`` (millions) are NASLib's;
     for 3 networks the copies disagree slightly (NASLib measured them on the unpruned
     matrices) and the mean of the distinct values is reported. There is no test split:
-    ``test_accuracy`` is ``None``.
+    ``test_accuracy`` is ``None``. `all_results` lists the networks in the order of
+    their first entry in the file, with their `Architecture` in ``architectures``.
 
     Args:
         data_dir: Folder holding ``nb101/``; `$BO_NAS_DATA_DIR` when omitted.
@@ -127,22 +175,11 @@ class NB101Benchmark(Evaluator):
         self._data_dir_arg = None if data_dir is None else os.fspath(data_dir)
         self._path = data_file(self._root, "nb101", _FILE,
                                "NASLib's NB-101 sample {nasbench101: {cifar10: {KEY: ...}}}")
-        self._entries: dict[str, _Entry] | None = None
-        self._load()
+        self._load()  # a bad file fails here, not at the first evaluation
 
-    def _load(self) -> dict[str, _Entry]:
-        if self._entries is None:
-            path = self._path
-            self._entries = cached("nb101-json", [path], lambda: _read_nb101(path))
-        return self._entries
-
-    def __getstate__(self) -> dict[str, Any]:
-        state = self.__dict__.copy()
-        state["_entries"] = None
-        return state
-
-    def __setstate__(self, state: dict[str, Any]) -> None:
-        self.__dict__.update(state)
+    def _read_table(self) -> _Table:
+        path = self._path
+        return cached("nb101-table", [path], lambda: _build_table(path))
 
     def evaluate(self, arch: Architecture) -> EvaluationResult:
         """The sample's result for a cell (any isomorphic copy of a sampled network).
@@ -152,22 +189,15 @@ class NB101Benchmark(Evaluator):
         """
         if not isinstance(arch, Architecture):
             raise EvaluationError(f"expected an Architecture, got {type(arch).__name__}")
-        entry = self._load().get(arch.key)
-        if entry is None:
+        t = self._load()
+        row = t.row_of.get(arch.key)
+        if row is None:
             raise EvaluationError(f"{arch!r} is not in the NB-101 sample {self._path}")
         return EvaluationResult(
-            val_accuracy=entry.val,
-            costs={"params": entry.params, "flops": entry.flops},
-            info={"key": arch.key, "n_seeds": entry.n_seeds},
+            val_accuracy=float(t.val[row]),
+            costs={"params": float(t.params[row]), "flops": float(t.flops[row])},
+            info={"key": arch.key, "n_seeds": t.n_seeds[row]},
         )
-
-    def all_results(self) -> tuple[list[Architecture], np.ndarray]:
-        """The distinct networks of the sample and their ``val_accuracy``, shape `n`."""
-        entries = list(self._load().values())
-        return [e.arch for e in entries], np.array([e.val for e in entries])
-
-    def __len__(self) -> int:
-        return len(self._load())
 
     def to_config(self) -> dict[str, Any]:
         """Settings to rebuild this evaluator; ``data_dir`` only when given explicitly."""

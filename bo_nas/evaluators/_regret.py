@@ -12,11 +12,15 @@ from collections.abc import Iterable
 
 import numpy as np
 
+from bo_nas._incumbent import incumbent_values
+
 from ._base import EvaluationResult
 
 
 def incumbent_test_accuracy(results: Iterable[EvaluationResult | None]) -> np.ndarray:
     r"""Test accuracy of the best-validation result among the first t, for every t.
+
+    ``incumbent_values(results, "test_accuracy")``; see `bo_nas._incumbent`.
 
     Args:
         results: Evaluation results in query order; ``None`` marks a failed evaluation,
@@ -32,15 +36,7 @@ def incumbent_test_accuracy(results: Iterable[EvaluationResult | None]) -> np.nd
         >>> incumbent_test_accuracy(r).tolist()
         [81.0, 81.0, 84.0]
     """
-    out: list[float] = []
-    best_val = -np.inf
-    best_test = np.nan
-    for r in results:
-        if r is not None and r.val_accuracy > best_val:
-            best_val = r.val_accuracy
-            best_test = np.nan if r.test_accuracy is None else r.test_accuracy
-        out.append(best_test)
-    return np.asarray(out, dtype=float)
+    return incumbent_values(results, "test_accuracy")
 
 
 def incumbent_test_error(results: Iterable[EvaluationResult | None]) -> np.ndarray:

@@ -10,18 +10,19 @@ import itertools
 import logging
 import math
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
-from typing import Any
+from dataclasses import dataclass, field
 
 import numpy as np
 import torch
 
 from bo_nas._history import History
+from bo_nas._random import torch_generator
+from bo_nas._settings import check_int
 from bo_nas.encodings import Architecture, PathEncoder
 from bo_nas.spaces import CellSpace, NB201Space, SearchSpace
 
 from ._base import Strategy
-from ._pool import NeighbourCache, PoolConfig, as_pool_config, candidate_pool
+from ._pool import NeighbourCache, PoolConfig, candidate_pool
 
 logger = logging.getLogger(__name__)
 
@@ -160,6 +161,22 @@ def fit_ensemble(
     return model
 
 
+@dataclass(frozen=True)
+class BananasSettings:
+    """Settings of `BananasStrategy` (see there)."""
+
+    n_init: int = 10
+    ensemble: MLPEnsembleConfig = field(default_factory=MLPEnsembleConfig)
+    pool: PoolConfig = field(default_factory=PoolConfig)
+
+    def __post_init__(self) -> None:
+        check_int("n_init", self.n_init)
+        if not isinstance(self.ensemble, MLPEnsembleConfig):
+            raise ValueError(f"ensemble: expected an MLPEnsembleConfig, got {self.ensemble!r}")
+        if not isinstance(self.pool, PoolConfig):
+            raise ValueError(f"pool: expected a PoolConfig, got {self.pool!r}")
+
+
 class BananasStrategy(Strategy):
     r"""BANANAS with independent Thompson sampling over a candidate pool.
 
@@ -185,40 +202,14 @@ class BananasStrategy(Strategy):
     """
 
     name = "bananas"
-
-    def __init__(
-        self,
-        n_init: int = 10,
-        ensemble: MLPEnsembleConfig | dict[str, Any] | None = None,
-        pool: PoolConfig | dict[str, Any] | None = None,
-    ) -> None:
-        if not isinstance(n_init, int) or isinstance(n_init, bool) or n_init < 1:
-            raise ValueError(f"n_init: expected an integer >= 1, got {n_init!r}")
-        self.n_init = n_init
-        self.ensemble = (
-            MLPEnsembleConfig(**ensemble) if isinstance(ensemble, dict)
-            else ensemble or MLPEnsembleConfig()
-        )
-        self.pool = as_pool_config(pool)
-        if not isinstance(self.ensemble, MLPEnsembleConfig):
-            raise ValueError(f"ensemble: expected an MLPEnsembleConfig or dict, got {ensemble!r}")
+    Settings = BananasSettings
+    settings: BananasSettings
 
     def setup(self, space: SearchSpace) -> None:
         super().setup(space)
         self.encoder = path_encoder_for(space)
         self._features: dict[str, np.ndarray] = {}
         self._neighbours = NeighbourCache(space)
-
-    def to_config(self) -> dict[str, Any]:
-        return {
-            "name": self.name,
-            "n_init": self.n_init,
-            "ensemble": asdict(self.ensemble),
-            "pool": asdict(self.pool),
-        }
-
-    def __repr__(self) -> str:
-        return f"BananasStrategy(n_init={self.n_init}, ensemble={self.ensemble})"
 
     def _encode(self, archs: Sequence[Architecture]) -> torch.Tensor:
         rows = []
@@ -232,16 +223,16 @@ class BananasStrategy(Strategy):
 
     def propose(self, history: History, n: int, rng: np.random.Generator) -> list[Architecture]:
         complete = history.complete
-        if len(complete) < self.n_init:
+        if len(complete) < self.settings.n_init:
             return self.space.sample_many(n, rng, exclude=[t.arch for t in history])
-        pool = candidate_pool(self.space, history, rng, self.pool, self._neighbours)
+        pool = candidate_pool(self.space, history, rng, self.settings.pool, self._neighbours)
         if not pool:
             return []
-        gen = torch.Generator().manual_seed(int(rng.integers(2**63 - 1)))
+        gen = torch_generator(rng)
         X = self._encode([t.arch for t in complete])
         y = torch.tensor([t.value for t in complete], dtype=torch.float32)
         y = (y - y.mean()) / y.std().clamp_min(1e-9)
-        model = fit_ensemble(X, y, self.ensemble, gen)
+        model = fit_ensemble(X, y, self.settings.ensemble, gen)
         with torch.no_grad():
             pred = model(self._encode(pool))  # E x m
         logger.debug("BANANAS: %d training cells, %d candidates", len(complete), len(pool))

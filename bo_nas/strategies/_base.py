@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from typing import Any
+from collections.abc import Mapping
+from dataclasses import fields
+from typing import Any, ClassVar
 
 import numpy as np
 
 from bo_nas._history import History
+from bo_nas._settings import settings_from_config, settings_to_config
 from bo_nas.encodings import Architecture
 from bo_nas.spaces import SearchSpace
 
@@ -30,10 +33,45 @@ class Strategy(ABC):
     or returned by `get_state` (JSON-compatible), which the campaign stores after every
     proposal and hands back through `set_state` on resume, on a fresh instance after
     `setup`.
+
+    Settings: a strategy that has any declares them as a frozen dataclass in the class
+    attribute ``Settings``; the constructor takes either such an instance or its fields
+    as keywords, and `to_config` and the rebuild on resume (`from_config`) derive from
+    it. A strategy without ``Settings`` takes none.
     """
 
     #: Name in configs, stores and benchmark tables.
     name: str = "strategy"
+    #: The frozen dataclass of this strategy's settings, or ``None``.
+    Settings: ClassVar[type | None] = None
+    settings: Any = None
+
+    def __init__(self, settings: Any = None, **kwargs: Any) -> None:
+        cls = type(self)
+        if cls.Settings is None:
+            if settings is not None or kwargs:
+                raise ValueError(
+                    f"strategy {cls.name!r} takes no settings, got {settings or kwargs!r}"
+                )
+            return
+        if settings is None:
+            self.settings = settings_from_config(cls.Settings, kwargs, cls.__name__)
+        elif kwargs:
+            raise ValueError(
+                f"strategy {cls.name!r}: pass either a settings object or keyword settings, "
+                "not both"
+            )
+        elif not isinstance(settings, cls.Settings):
+            raise ValueError(
+                f"settings: expected a {cls.Settings.__name__}, got {type(settings).__name__}"
+            )
+        else:
+            self.settings = settings
+
+    @classmethod
+    def from_config(cls, settings: Mapping[str, Any]) -> Strategy:
+        """Rebuild from the stored settings (`to_config` without its ``"name"``)."""
+        return cls(**settings)
 
     def setup(self, space: SearchSpace) -> None:
         """Bind to the search space. Subclasses calling super() get ``self.space``."""
@@ -56,8 +94,14 @@ class Strategy(ABC):
         """Restore what `get_state` returned."""
 
     def to_config(self) -> dict[str, Any]:
-        """JSON-compatible settings, stored with the campaign."""
-        return {"name": self.name}
+        """JSON-compatible settings, stored with the campaign: ``{"name": ..., **settings}``."""
+        if self.settings is None:
+            return {"name": self.name}
+        return {"name": self.name, **settings_to_config(self.settings)}
 
     def __repr__(self) -> str:
-        return f"{type(self).__name__}()"
+        if self.settings is None:
+            return f"{type(self).__name__}()"
+        args = ", ".join(f"{f.name}={getattr(self.settings, f.name)!r}"
+                         for f in fields(self.settings))
+        return f"{type(self).__name__}({args})"

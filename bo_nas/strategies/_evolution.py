@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -15,6 +15,26 @@ from ._pool import NeighbourCache
 
 #: Tournaments tried for one child before falling back to a random sample.
 _MAX_ATTEMPTS = 50
+
+
+@dataclass(frozen=True)
+class EvolutionSettings:
+    """Settings of `RegularizedEvolution` (see there)."""
+
+    population_size: int = 50
+    sample_size: int = 25
+    mutation_steps: int = 1
+
+    def __post_init__(self) -> None:
+        for label in ("population_size", "sample_size", "mutation_steps"):
+            v = getattr(self, label)
+            if not isinstance(v, int) or isinstance(v, bool) or v < 1:
+                raise ValueError(f"{label}: expected an integer >= 1, got {v!r}")
+        if self.sample_size > self.population_size:
+            raise ValueError(
+                f"sample_size: expected at most population_size ({self.population_size}), "
+                f"got {self.sample_size}"
+            )
 
 
 class RegularizedEvolution(Strategy):
@@ -49,25 +69,8 @@ class RegularizedEvolution(Strategy):
     """
 
     name = "evolution"
-
-    def __init__(
-        self, population_size: int = 50, sample_size: int = 25, mutation_steps: int = 1
-    ) -> None:
-        for label, v, low in (
-            ("population_size", population_size, 1),
-            ("sample_size", sample_size, 1),
-            ("mutation_steps", mutation_steps, 1),
-        ):
-            if not isinstance(v, int) or isinstance(v, bool) or v < low:
-                raise ValueError(f"{label}: expected an integer >= {low}, got {v!r}")
-        if sample_size > population_size:
-            raise ValueError(
-                f"sample_size: expected at most population_size ({population_size}), "
-                f"got {sample_size}"
-            )
-        self.population_size = population_size
-        self.sample_size = sample_size
-        self.mutation_steps = mutation_steps
+    Settings = EvolutionSettings
+    settings: EvolutionSettings
 
     def setup(self, space: SearchSpace) -> None:
         super().setup(space)
@@ -76,12 +79,12 @@ class RegularizedEvolution(Strategy):
     def population(self, history: History) -> list[Trial]:
         """The living members: the last ``population_size`` complete trials."""
         complete = sorted(history.complete, key=lambda t: t.number)
-        return complete[-self.population_size :]
+        return complete[-self.settings.population_size :]
 
     def propose(self, history: History, n: int, rng: np.random.Generator) -> list[Architecture]:
         seen = set(history.keys)
         out: list[Architecture] = []
-        n_random = max(0, min(n, self.population_size - len(history)))
+        n_random = max(0, min(n, self.settings.population_size - len(history)))
         for a in self.space.sample_many(n_random, rng, exclude=[t.arch for t in history]):
             seen.add(a.key)
             out.append(a)
@@ -100,32 +103,18 @@ class RegularizedEvolution(Strategy):
     def _child(
         self, population: list[Trial], seen: set[str], rng: np.random.Generator
     ) -> Architecture | None:
-        s = min(self.sample_size, len(population))
+        s = min(self.settings.sample_size, len(population))
         for _ in range(_MAX_ATTEMPTS):
             picks = rng.choice(len(population), size=s, replace=False)
             # Ties go to the younger member, so an ageing population keeps moving.
             parent = max((population[int(i)] for i in picks), key=lambda t: (t.value, t.number))
-            if self.mutation_steps == 1:
+            if self.settings.mutation_steps == 1:
                 # A uniform neighbour redrawn until unseen is a uniform unseen neighbour.
                 fresh = [a for a in self._neighbours(parent.arch) if a.key not in seen]
                 if fresh:
                     return fresh[int(rng.integers(len(fresh)))]
                 continue
-            child = self.space.mutate(parent.arch, rng, steps=self.mutation_steps)
+            child = self.space.mutate(parent.arch, rng, steps=self.settings.mutation_steps)
             if child.key not in seen:
                 return child
         return None
-
-    def to_config(self) -> dict[str, Any]:
-        return {
-            "name": self.name,
-            "population_size": self.population_size,
-            "sample_size": self.sample_size,
-            "mutation_steps": self.mutation_steps,
-        }
-
-    def __repr__(self) -> str:
-        return (
-            f"RegularizedEvolution(population_size={self.population_size}, "
-            f"sample_size={self.sample_size}, mutation_steps={self.mutation_steps})"
-        )

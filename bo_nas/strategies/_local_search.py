@@ -2,16 +2,33 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from bo_nas._history import History, Trial
+from bo_nas._settings import check_int
 from bo_nas.encodings import Architecture
 from bo_nas.spaces import SearchSpace
 
 from ._base import Strategy
 from ._pool import NeighbourCache
+
+
+@dataclass(frozen=True)
+class LocalSearchSettings:
+    """Settings of `LocalSearch` (see there)."""
+
+    n_init: int = 10
+    first_improvement: bool = True
+
+    def __post_init__(self) -> None:
+        check_int("n_init", self.n_init)
+        if not isinstance(self.first_improvement, bool):
+            raise ValueError(
+                f"first_improvement: expected true or false, got {self.first_improvement!r}"
+            )
 
 
 class LocalSearch(Strategy):
@@ -43,14 +60,13 @@ class LocalSearch(Strategy):
     """
 
     name = "local-search"
+    Settings = LocalSearchSettings
+    settings: LocalSearchSettings
 
-    def __init__(self, n_init: int = 10, first_improvement: bool = True) -> None:
-        if not isinstance(n_init, int) or isinstance(n_init, bool) or n_init < 1:
-            raise ValueError(f"n_init: expected an integer >= 1, got {n_init!r}")
-        self.n_init = n_init
-        self.first_improvement = bool(first_improvement)
+    def __init__(self, settings: LocalSearchSettings | None = None, **kwargs: Any) -> None:
+        super().__init__(settings, **kwargs)
         self._run_start = 0
-        self._run_init = n_init
+        self._run_init = self.settings.n_init
         self._center: int | None = None
         self._queue: list[int] = []
 
@@ -60,7 +76,7 @@ class LocalSearch(Strategy):
         super().setup(space)
         self._neighbours = NeighbourCache(space)
         self._restart(0)
-        self._run_init = self.n_init
+        self._run_init = self.settings.n_init
 
     def get_state(self) -> dict[str, Any]:
         return {
@@ -77,16 +93,6 @@ class LocalSearch(Strategy):
         self._run_init = int(state["run_init"])
         self._center = None if state["center"] is None else int(state["center"])
         self._queue = [int(i) for i in state["queue"]]
-
-    def to_config(self) -> dict[str, Any]:
-        return {
-            "name": self.name,
-            "n_init": self.n_init,
-            "first_improvement": self.first_improvement,
-        }
-
-    def __repr__(self) -> str:
-        return f"LocalSearch(n_init={self.n_init}, first_improvement={self.first_improvement})"
 
     # --- proposals ----------------------------------------------------------------------
 
@@ -143,7 +149,7 @@ class LocalSearch(Strategy):
                 continue
             # Neighbourhood exhausted. If every neighbour is known the centre is a local
             # optimum (else _should_move would have moved); restart from a random cell.
-            if not self.first_improvement and best.number != self._center:
+            if not self.settings.first_improvement and best.number != self._center:
                 self._move_to(best, rng)
                 continue
             self._restart(n_proposed + len(out))
@@ -162,7 +168,7 @@ class LocalSearch(Strategy):
         if best.number == self._center:
             return False
         # Best-improvement waits until the neighbourhood has been proposed.
-        return self.first_improvement or not self._queue
+        return self.settings.first_improvement or not self._queue
 
     def _move_to(self, trial: Trial, rng: np.random.Generator) -> None:
         self._center = trial.number

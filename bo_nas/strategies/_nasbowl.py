@@ -8,29 +8,50 @@ from __future__ import annotations
 
 import logging
 import warnings
-from collections.abc import Sequence
-from dataclasses import asdict
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import torch
 from botorch.acquisition import LogExpectedImprovement
-from botorch.fit import fit_gpytorch_mll
 from botorch.models import SingleTaskGP
 from botorch.models.transforms.outcome import Standardize
 from gpytorch.kernels import ScaleKernel
 from gpytorch.mlls import ExactMarginalLogLikelihood
 
 from bo_nas._history import History
+from bo_nas._settings import check_int
+from bo_nas._surrogate import fit_tw_gp
 from bo_nas.encodings import Architecture, WLFeaturizer
 from bo_nas.encodings._wl import Direction
 from bo_nas.kernels import WLKernel
 from bo_nas.spaces import SearchSpace
 
 from ._base import Strategy
-from ._pool import NeighbourCache, PoolConfig, as_pool_config, candidate_pool
+from ._pool import NeighbourCache, PoolConfig, candidate_pool
 
 logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class NasBowlSettings:
+    """Settings of `NasBowlStrategy` (see there)."""
+
+    n_init: int = 10
+    h_values: tuple[int, ...] = (0, 1, 2, 3)
+    direction: Direction = "in"
+    pool: PoolConfig = field(default_factory=PoolConfig)
+
+    def __post_init__(self) -> None:
+        check_int("n_init", self.n_init)
+        hs = self.h_values
+        if (not isinstance(hs, tuple) or not hs
+                or any(not isinstance(h, int) or isinstance(h, bool) or h < 0 for h in hs)):
+            raise ValueError(f"h_values: expected non-negative integers, got {hs!r}")
+        if self.direction not in ("in", "out", "both"):
+            raise ValueError(f"direction: expected 'in', 'out' or 'both', got {self.direction!r}")
+        if not isinstance(self.pool, PoolConfig):
+            raise ValueError(f"pool: expected a PoolConfig, got {self.pool!r}")
 
 
 class NasBowlStrategy(Strategy):
@@ -60,56 +81,31 @@ class NasBowlStrategy(Strategy):
     """
 
     name = "nasbowl"
+    Settings = NasBowlSettings
+    settings: NasBowlSettings
 
-    def __init__(
-        self,
-        n_init: int = 10,
-        h_values: Sequence[int] = (0, 1, 2, 3),
-        direction: Direction = "in",
-        pool: PoolConfig | dict[str, Any] | None = None,
-    ) -> None:
-        if not isinstance(n_init, int) or isinstance(n_init, bool) or n_init < 1:
-            raise ValueError(f"n_init: expected an integer >= 1, got {n_init!r}")
-        hs = tuple(h_values)
-        if not hs or any(not isinstance(h, int) or isinstance(h, bool) or h < 0 for h in hs):
-            raise ValueError(f"h_values: expected non-negative integers, got {h_values!r}")
-        if direction not in ("in", "out", "both"):
-            raise ValueError(f"direction: expected 'in', 'out' or 'both', got {direction!r}")
-        self.n_init = n_init
-        self.h_values = hs
-        self.direction: Direction = direction
-        self.pool = as_pool_config(pool)
+    def __init__(self, settings: NasBowlSettings | None = None, **kwargs: Any) -> None:
+        super().__init__(settings, **kwargs)
         self.last_h: int | None = None
 
     def setup(self, space: SearchSpace) -> None:
         super().setup(space)
-        self._featurizers = {h: WLFeaturizer(h, self.direction) for h in self.h_values}
+        direction = self.settings.direction
+        self._featurizers = {h: WLFeaturizer(h, direction) for h in self.settings.h_values}
         self._neighbours = NeighbourCache(space)
-
-    def to_config(self) -> dict[str, Any]:
-        return {
-            "name": self.name,
-            "n_init": self.n_init,
-            "h_values": list(self.h_values),
-            "direction": self.direction,
-            "pool": asdict(self.pool),
-        }
-
-    def __repr__(self) -> str:
-        return f"NasBowlStrategy(n_init={self.n_init}, h_values={self.h_values})"
 
     def propose(self, history: History, n: int, rng: np.random.Generator) -> list[Architecture]:
         complete = history.complete
-        if len(complete) < self.n_init:
+        if len(complete) < self.settings.n_init:
             return self.space.sample_many(n, rng, exclude=[t.arch for t in history])
-        pool = candidate_pool(self.space, history, rng, self.pool, self._neighbours)
+        pool = candidate_pool(self.space, history, rng, self.settings.pool, self._neighbours)
         if not pool:
             return []
         seed = int(rng.integers(2**62))
         train = [t.arch for t in complete]
         Y = torch.tensor([t.value for t in complete], dtype=torch.float64).unsqueeze(-1)
         best: tuple[float, int, SingleTaskGP, torch.Tensor] | None = None
-        for h in self.h_values:
+        for h in self.settings.h_values:
             wl = self._featurizers[h]
             # The dictionary spans the pool too: a candidate's unseen labels must lower
             # its normalised similarity to the data, not vanish.
@@ -133,19 +129,11 @@ def _fit(X: torch.Tensor, Y: torch.Tensor, seed: int) -> tuple[SingleTaskGP, flo
     model = SingleTaskGP(
         X, Y, covar_module=ScaleKernel(WLKernel()), outcome_transform=Standardize(m=1)
     )
+    model = fit_tw_gp(model, generator=torch.Generator().manual_seed(seed))
     mll = ExactMarginalLogLikelihood(model.likelihood, model)
-    # BoTorch restarts a failed fit from samples of torch's global generator: fork it and
-    # seed it from the campaign's stream so fits reproduce and the caller's state stays.
-    with torch.random.fork_rng(devices=[]), warnings.catch_warnings():
+    model.train()
+    with torch.no_grad(), warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        torch.manual_seed(seed)
-        try:
-            fit_gpytorch_mll(mll)
-        except Exception as exc:  # a failed fit keeps its initial hyper-parameters
-            logger.warning("NAS-BOWL GP fit failed (%s)", exc)
-        model.train()
-        with torch.no_grad():
-            out = model(*model.train_inputs)
-            value = float(mll(out, model.train_targets)) * len(X)
+        value = float(mll(model(*model.train_inputs), model.train_targets)) * len(X)
     model.eval()
     return model, value

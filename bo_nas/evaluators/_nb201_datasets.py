@@ -1,0 +1,216 @@
+"""The datasets of NAS-Bench-201, and one dataset's table assembled from its files.
+
+Files (in ``<data_dir>/nb201/``, see the data README):
+
+- ``nb201_cifar10_trainval.json`` (dataset ``cifar10``), with
+  ``nb201_cifar10-valid.csv`` for the official index;
+- ``nb201_cifar10-valid.csv``, ``nb201_cifar100.csv``, and ``nb201_ImageNet16-120.csv``
+  (the user's own, in the columns of the other two);
+- ``nb201_test_12ep_200ep.csv`` for ``fidelity=12``;
+- ``nb201_hw_<dataset>.csv`` for latencies and energies (HW-NAS-Bench);
+- ``nb201_zc_proxies_cifar10.csv`` for params and FLOPs (see `_cost_model`).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ._cost_model import costs_for, fit_costs, op_codes
+from ._nb201_readers import (
+    NB201_CSV_COLUMNS,
+    NB201_FIDELITY_COLUMNS,
+    NB201_HW_COLUMNS,
+    ZC_COLUMNS,
+    load_accuracy_csv,
+    ops_of_string,
+    read_fidelity_csv,
+    read_hw,
+    read_trainval_json,
+)
+from ._table import TabularResults, readonly
+from ._tables import BenchmarkTableError, cached, data_file
+
+logger = logging.getLogger(__name__)
+
+ZC_FILE = "nb201_zc_proxies_cifar10.csv"
+FIDELITY_FILE = "nb201_test_12ep_200ep.csv"
+_CIFAR10_JSON = "nb201_cifar10_trainval.json"
+_INDEX_CSV = "nb201_cifar10-valid.csv"
+
+
+@dataclass(frozen=True)
+class Dataset:
+    """Where one dataset's numbers are.
+
+    Attributes:
+        file: Its accuracy table.
+        n_classes: Its classes (chance level, classifier size).
+        hw_file: Its HW-NAS-Bench table.
+        hw_shipped: Whether the data directory ships `hw_file`.
+        fidelity_column: Its 12-epoch column of ``nb201_test_12ep_200ep.csv``, if any.
+    """
+
+    file: str
+    n_classes: int
+    hw_file: str
+    hw_shipped: bool
+    fidelity_column: str | None
+
+
+DATASETS: Mapping[str, Dataset] = {
+    "cifar10": Dataset(_CIFAR10_JSON, 10, "nb201_hw_cifar10.csv", True, "cifar10_test_12ep"),
+    "cifar10-valid": Dataset(_INDEX_CSV, 10, "nb201_hw_cifar10.csv", True, None),
+    "cifar100": Dataset("nb201_cifar100.csv", 100, "nb201_hw_cifar100.csv", True,
+                        "cifar100_test_12ep"),
+    "ImageNet16-120": Dataset("nb201_ImageNet16-120.csv", 120,
+                              "nb201_hw_ImageNet16-120.csv", False, None),
+}
+NB201_DATASETS: tuple[str, ...] = tuple(DATASETS)
+NB201_FIDELITIES: tuple[int, ...] = (12, 200)
+
+
+@dataclass(frozen=True)
+class Table:
+    """One dataset's table in official index order, aligned arrays, all read-only.
+
+    Attributes:
+        strings: The cells' official strings, length `n`.
+        row_of: Row of each official string.
+        index: Official index of each cell, shape `n`.
+        val: The objective, shape `n`.
+        test: The 200-epoch test accuracy, shape `n`.
+        params: Params (millions), shape `n`.
+        flops: FLOPs (millions), shape `n`.
+        hw_names: The HW-NAS-Bench metrics read, empty when none were.
+        hw: Those metrics, shape `n x len(hw_names)`, NaN where missing.
+        source: The accuracy file, for messages.
+    """
+
+    strings: tuple[str, ...]
+    row_of: Mapping[str, int]
+    index: np.ndarray
+    val: np.ndarray
+    test: np.ndarray
+    params: np.ndarray
+    flops: np.ndarray
+    hw_names: tuple[str, ...]
+    hw: np.ndarray
+    source: str
+
+    @property
+    def results(self) -> TabularResults:
+        """Every cell's numbers, sharing this table's arrays."""
+        return TabularResults(
+            keys=self.strings,
+            val_accuracy=self.val,
+            costs={"params": self.params, "flops": self.flops},
+            test_accuracy=self.test,
+            index=self.index,
+        )
+
+
+def _build_table(root: Path, dataset: str, fidelity: int, hardware: bool | None) -> Table:
+    spec = DATASETS[dataset]
+    nb = "nb201"
+    if dataset == "cifar10":
+        index_path = data_file(root, nb, _INDEX_CSV, "the NB-201 cifar10-valid CSV "
+                               f"(columns {list(NB201_CSV_COLUMNS)}) for the official index")
+        json_path = data_file(root, nb, _CIFAR10_JSON,
+                              "{arch_str: {val_acc_200, test_acc_200, rank}} for cifar10")
+        ref = load_accuracy_csv(index_path, "cifar10-valid", 10)
+        index_of = dict(zip(ref["strings"], ref["index"]))
+        entries = cached("nb201-json", [json_path], lambda: read_trainval_json(json_path))
+        missing = [s for s in entries if s not in index_of]
+        if missing:
+            raise BenchmarkTableError(
+                f"{json_path}, entry {missing[0]!r}: not in {index_path}, so it has no "
+                "official index"
+            )
+        strings = sorted(entries, key=index_of.__getitem__)
+        index = [index_of[s] for s in strings]
+        val = [entries[s][0] for s in strings]
+        test = [entries[s][1] for s in strings]
+        source = str(json_path)
+    else:
+        path = data_file(root, nb, spec.file, f"the NB-201 {dataset} table with the columns "
+                         f"{list(NB201_CSV_COLUMNS)}")
+        table = load_accuracy_csv(path, dataset, spec.n_classes)
+        strings, index, val, test = (table[k] for k in ("strings", "index", "val", "test"))
+        source = str(path)
+    val_arr = np.asarray(val, dtype=float)
+    if fidelity == 12:
+        column = str(spec.fidelity_column)  # not None: checked by the evaluator
+        fpath = data_file(root, nb, FIDELITY_FILE, "12- and 200-epoch test accuracies "
+                          f"(columns {list(NB201_FIDELITY_COLUMNS)})")
+        fid = cached("nb201-fidelity", [fpath], lambda: read_fidelity_csv(fpath))
+        absent = [s for s in strings if s not in fid]
+        if absent:
+            raise BenchmarkTableError(f"{fpath}: no row for architecture {absent[0]!r}")
+        val_arr = np.array([fid[s][column] for s in strings])
+    zc_path = data_file(root, nb, ZC_FILE, "params and FLOPs of NB-201 cells on CIFAR-10 "
+                        f"(columns {list(ZC_COLUMNS)})")
+    coef = cached("nb201-costs", [zc_path], lambda: fit_costs(zc_path))
+    codes = op_codes(ops_of_string(s) for s in strings)
+    params, flops = costs_for(coef, codes, spec.n_classes, dataset)
+    hw_names: tuple[str, ...] = ()
+    hw = np.zeros((len(strings), 0))
+    hw_path = root / nb / spec.hw_file
+    if hardware or (hardware is None and (spec.hw_shipped or hw_path.is_file())):
+        hw_path = data_file(root, nb, spec.hw_file, "HW-NAS-Bench metrics with columns "
+                            f"{list(NB201_HW_COLUMNS)}")
+        rows = cached("nb201-hw", [hw_path], lambda: read_hw(hw_path))
+        hw_names = NB201_HW_COLUMNS[1:]
+        nan_row = np.full(len(hw_names), np.nan)
+        hw = np.array([rows.get(s, nan_row) for s in strings]).reshape(len(strings), -1)
+    elif hardware is None:
+        logger.info("no %s: %s results carry no device latencies", hw_path, dataset)
+    return Table(
+        strings=tuple(strings),
+        row_of={s: i for i, s in enumerate(strings)},
+        index=readonly(np.asarray(index, dtype=np.int64)),
+        val=readonly(val_arr),
+        test=readonly(np.asarray(test, dtype=float)),
+        params=readonly(params),
+        flops=readonly(flops),
+        hw_names=hw_names,
+        hw=readonly(hw),
+        source=source,
+    )
+
+
+def _table_files(root: Path, dataset: str, fidelity: int) -> list[Path]:
+    nb = root / "nb201"
+    files = [nb / DATASETS[dataset].file, nb / ZC_FILE]
+    if dataset == "cifar10":
+        files.append(nb / _INDEX_CSV)
+    if fidelity == 12:
+        files.append(nb / FIDELITY_FILE)
+    return files
+
+
+def load_table(root: Path, dataset: str, fidelity: int, hardware: bool | None) -> Table:
+    """One dataset's table, read once per process and version of its files.
+
+    Args:
+        root: The resolved data directory.
+        dataset: One of `NB201_DATASETS`.
+        fidelity: One of `NB201_FIDELITIES`, available for ``dataset``.
+        hardware: As `NB201Benchmark`'s argument.
+
+    Raises:
+        BenchmarkFileNotFoundError: for a missing file.
+        BenchmarkTableError: for a file with other columns or a bad row.
+    """
+    # File signatures in the key: a rewritten file is read again. Missing files are left
+    # to _build_table, which names them.
+    files = [p for p in _table_files(root, dataset, fidelity) if p.is_file()]
+    hw = root / "nb201" / DATASETS[dataset].hw_file
+    if hw.is_file():
+        files.append(hw)
+    return cached("nb201-table", files, lambda: _build_table(root, dataset, fidelity, hardware),
+                  str(root), dataset, fidelity, hardware)

@@ -1,0 +1,29 @@
+"""Selection rules: from a fitted GP, a candidate pool and the pending points to picks.
+
+Each rule is one small frozen dataclass with one method, `SelectionRule.select`;
+`GPStrategy(selector=...)` composes it with the surrogate and the candidate pool. A rule of
+your own is a subclass with a ``rule`` name: defining it registers it, so campaigns that
+use it resume.
+"""
+
+from ._acquisition import UCB, LogEI, QLogNEI, TopK
+from ._base import SelectionRule, known_rules, rule_from_config
+from ._believer import BUCB, KrigingBeliever
+from ._kdpp import QualityKDPP
+from ._pool import condition_on_pending
+from ._thompson import ThompsonSampling
+
+__all__ = [
+    "BUCB",
+    "UCB",
+    "KrigingBeliever",
+    "LogEI",
+    "QLogNEI",
+    "QualityKDPP",
+    "SelectionRule",
+    "ThompsonSampling",
+    "TopK",
+    "condition_on_pending",
+    "known_rules",
+    "rule_from_config",
+]

@@ -1,0 +1,112 @@
+"""The GP strategy names users type, as presets of `GPStrategy` and a selection rule.
+
+A preset's stored configuration holds the whole rule (``"selector": {"rule": ...}``).
+Each preset also takes a few flat shorthand settings (``gp-tw:acquisition=logei``,
+``gp-tw-kdpp:alpha=3``), the form in which these strategies were configured before the
+rules were separate parts; stores written then still resume.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from bo_nas.selection import (
+    BUCB,
+    UCB,
+    KrigingBeliever,
+    LogEI,
+    QLogNEI,
+    QualityKDPP,
+    SelectionRule,
+    ThompsonSampling,
+    TopK,
+)
+
+from ._gp import GPStrategy
+
+Shorthand = dict[str, Any]
+
+# Keys that older configurations carry but that no longer change the rule they name.
+_IGNORED = {
+    "gp-tw-kdpp": ("acquisition",),
+    "gp-topk": ("top_m",),
+    "gp-kb": ("acquisition", "ucb_beta", "top_m"),
+    "gp-bucb": ("acquisition", "top_m"),
+    "gp-ts-batch": ("acquisition", "ucb_beta"),
+    "gp-qlognei": ("acquisition", "ucb_beta"),
+}
+
+
+def _sequential(s: Shorthand) -> SelectionRule:
+    acquisition = s.get("acquisition", "ts")
+    if acquisition == "ts":
+        return ThompsonSampling()
+    if acquisition == "logei":
+        return LogEI()
+    if acquisition == "ucb":
+        return UCB(beta=s.get("ucb_beta", 2.0))
+    raise ValueError(f"acquisition: expected 'ts', 'logei' or 'ucb', got {acquisition!r}")
+
+
+def _kdpp(s: Shorthand) -> SelectionRule:
+    if "ucb_beta" in s:
+        s["beta"] = s.pop("ucb_beta")
+    return QualityKDPP(**s)
+
+
+def _topk(s: Shorthand) -> SelectionRule:
+    by = "ucb" if s.get("acquisition") == "ucb" else "logei"
+    return TopK(by=by, beta=s.get("ucb_beta", 2.0))
+
+
+#: Preset name -> (its rule from the shorthand settings given, the shorthand keys).
+_PRESETS: dict[str, tuple[Callable[[Shorthand], SelectionRule], tuple[str, ...]]] = {
+    "gp-tw": (_sequential, ("acquisition", "ucb_beta")),
+    "gp-hamming": (_sequential, ("acquisition", "ucb_beta")),
+    "gp": (_sequential, ("acquisition", "ucb_beta")),
+    "gp-tw-kdpp": (_kdpp, ("quality", "alpha", "map", "jitter", "top_m", "ucb_beta")),
+    "gp-topk": (_topk, ("acquisition", "ucb_beta")),
+    "gp-kb": (lambda s: KrigingBeliever(), ()),
+    "gp-bucb": (lambda s: BUCB(beta=s.get("ucb_beta", 2.0)), ("ucb_beta",)),
+    "gp-ts-batch": (
+        lambda s: ThompsonSampling(max_candidates=s.get("top_m", 300), screen="logei"),
+        ("top_m",),
+    ),
+    "gp-qlognei": (lambda s: QLogNEI(**s), ("top_m", "mc_samples")),
+}
+
+#: Default settings of presets beyond their rule.
+_DEFAULTS: dict[str, dict[str, Any]] = {"gp-hamming": {"features": "categorical"}}
+
+
+def gp_preset(name: str, config: Mapping[str, Any] | None = None) -> GPStrategy:
+    """The GP strategy preset ``name`` with ``config``'s settings.
+
+    ``config`` holds `GPSettings` fields (``selector`` as a rule or its stored dict) or,
+    instead of ``selector``, the preset's shorthand keys.
+
+    Example:
+        >>> gp_preset("gp-tw-kdpp", {"alpha": 3.0, "map": True}).selector
+        QualityKDPP(quality='mean', alpha=3.0, map=True, jitter=1e-06, top_m=300, beta=2.0)
+    """
+    if name not in _PRESETS:
+        raise ValueError(f"unknown GP strategy preset {name!r}; expected one of {sorted(_PRESETS)}")
+    make_rule, keys = _PRESETS[name]
+    settings = {**_DEFAULTS.get(name, {}), **(config or {})}
+    for key in _IGNORED.get(name, ()):
+        settings.pop(key, None)
+    shorthand = {k: settings.pop(k) for k in keys if k in settings}
+    if "selector" not in settings:
+        settings["selector"] = make_rule(shorthand)
+    elif shorthand:
+        raise ValueError(
+            f"{name}: give either 'selector' or the shorthand settings {sorted(shorthand)}, "
+            "not both"
+        )
+    return GPStrategy(name=name, **settings)
+
+
+def gp_presets() -> list[str]:
+    """Names of the GP presets."""
+    return sorted(_PRESETS)
