@@ -11,8 +11,8 @@ A run is described by one flat table; every key is also a ``bo-nas run`` flag::
     strategy = "gp-tw"
     seed = 0
 
-    [strategy_options]         # passed to the strategy (e.g. acquisition = "logei")
-    acquisition = "ts"
+    [strategy_options]         # passed to the strategy (e.g. acquisition = "logei",
+    acquisition = "ts"         # or a whole rule: selector = {rule = "kdpp", alpha = 3.0})
 
     [train]                    # passed to TrainingEvaluator (epochs, channels, ...)
     epochs = 4

@@ -121,7 +121,8 @@ def fit_tw_gp(
       :math:`K + \sigma^2 I` cannot be factorised the noise floor is raised step by
       step (:math:`\sigma^2 \ge j \cdot \overline{\mathrm{diag}\,K}` for
       :math:`j \in \{10^{-6}, 10^{-4}, 10^{-2}\}`), then the warm-start
-      hyper-parameters are restored, then the defaults; each step is logged.
+      hyper-parameters are restored, then the values the model came with (the
+      defaults of `make_tw_gp`); each step is logged.
     * Reproducible: BoTorch restarts a failed optimisation from prior samples drawn with
       torch's global generator; it is forked and seeded from ``generator`` (a fixed
       seed when ``None``), so fits repeat and the caller's global state is untouched.

@@ -22,6 +22,19 @@ from bo_nas.spaces import NB201Space
 from bo_nas.strategies import GPStrategy, PoolConfig, RandomSearch, Strategy
 
 
+def log_and_wait(arch: Architecture, log: str | None, sleep: float) -> None:
+    """Append ``arch.key`` to ``log`` (one ``O_APPEND`` write, so concurrent or killed
+    writers never mix lines), then sleep ``sleep`` seconds."""
+    if log is not None:
+        fd = os.open(log, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        try:
+            os.write(fd, f"{arch.key}\n".encode())
+        finally:
+            os.close(fd)
+    if sleep:
+        time.sleep(sleep)
+
+
 class HashEvaluator(Evaluator):
     """Validation accuracy in [40, 90) from the architecture's key; deterministic.
 
@@ -38,14 +51,7 @@ class HashEvaluator(Evaluator):
         self.log = log
 
     def evaluate(self, arch: Architecture) -> EvaluationResult:
-        if self.log is not None:
-            fd = os.open(self.log, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
-            try:
-                os.write(fd, f"{arch.key}\n".encode())
-            finally:
-                os.close(fd)
-        if self.sleep:
-            time.sleep(self.sleep)
+        log_and_wait(arch, self.log, self.sleep)
         h = int(arch.key[:8], 16)
         val = 40.0 + (h % 5000) / 100.0
         return EvaluationResult(val_accuracy=val, test_accuracy=val - 1.0)

@@ -9,11 +9,10 @@ configuration alone), for `tests/test_registry.py` to kill with SIGKILL.
 from __future__ import annotations
 
 import os
-import time
 from typing import Any
 
 import numpy as np
-from _crash_worker import _kill_at_write
+from _crash_worker import _kill_at_write, log_and_wait
 
 from bo_nas import (
     Campaign,
@@ -97,14 +96,7 @@ class OpScore(Evaluator):
         self.log = log
 
     def evaluate(self, arch: Architecture) -> EvaluationResult:
-        if self.log is not None:
-            fd = os.open(self.log, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
-            try:
-                os.write(fd, f"{arch.key}\n".encode())
-            finally:
-                os.close(fd)
-        if self.sleep:
-            time.sleep(self.sleep)
+        log_and_wait(arch, self.log, self.sleep)
         val = 50.0 + self.conv_weight * arch.ops.count("nor_conv_3x3")
         val += (int(arch.key[:6], 16) % 1000) / 100.0
         return EvaluationResult(val_accuracy=min(val, 100.0))

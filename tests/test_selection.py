@@ -185,6 +185,8 @@ def test_presets_and_their_shorthands() -> None:
         gp_preset("gp-tw", {"acquisition": "logei", "selector": {"rule": "ts"}})
     with pytest.raises(ValueError, match="acquisition"):
         gp_preset("gp-tw", {"acquisition": "pi"})
+    with pytest.raises(ValueError, match="not supported"):  # no silent change of rule
+        gp_preset("gp-tw-kdpp", {"acquisition": "ucb"})
     with pytest.raises(ValueError, match="unknown setting"):
         strategy_from_config({"name": "gp-tw", "n_inti": 3})
 

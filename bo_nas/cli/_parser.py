@@ -191,7 +191,8 @@ def _run_arguments(run: argparse.ArgumentParser) -> None:
                      help="propose whenever a worker frees up instead of in batches")
     run.add_argument("--strategy", choices=strategies, help="search strategy (default gp-tw)")
     run.add_argument("--acquisition", choices=("logei", "ucb", "ts"),
-                     help="acquisition of the GP strategies (default ts)")
+                     help="selection rule of gp-tw and gp-hamming: Thompson sampling "
+                          "(default ts), logei or ucb")
     run.add_argument("--epochs", type=int, help="training epochs per evaluation")
     run.add_argument("--fidelity", type=int, help="epochs of the tabular numbers (12 or 200)")
     run.add_argument("--seed", type=int, help="fixes the whole campaign (default 0)")

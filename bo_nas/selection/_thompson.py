@@ -2,6 +2,7 @@ r"""Thompson sampling over a pool: argmax of joint posterior draws."""
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 from typing import Literal
 
@@ -9,6 +10,7 @@ import gpytorch
 import torch
 from botorch.acquisition import UpperConfidenceBound
 from botorch.models.model import Model
+from gpytorch.utils.warnings import NumericalWarning
 
 from bo_nas._settings import check_int
 
@@ -61,9 +63,12 @@ class ThompsonSampling(SelectionRule):
             else:
                 ucb = acquisition_values(UpperConfidenceBound(fantasy, beta=9.0), X_pool)
                 cand = torch.topk(ucb, self.max_candidates).indices
-        with torch.no_grad(), gpytorch.settings.cholesky_max_tries(8):
+        with torch.no_grad(), gpytorch.settings.cholesky_max_tries(8), \
+                warnings.catch_warnings():
             # Near-duplicate candidates make the covariance singular: GPyTorch raises
-            # the jitter tenfold per try before it falls back to an eigendecomposition.
+            # the jitter tenfold per try (warning each time) before it falls back to an
+            # eigendecomposition. Expected here, so not shown.
+            warnings.simplefilter("ignore", NumericalWarning)
             post = fantasy.posterior(X_pool[cand])
             base = torch.randn(
                 q, *post.base_sample_shape, generator=generator, dtype=X_pool.dtype

@@ -27,7 +27,8 @@ from ._gp import GPStrategy
 
 Shorthand = dict[str, Any]
 
-# Keys that older configurations carry but that no longer change the rule they name.
+# Keys that older configurations carry but that no longer change the rule they name
+# (the batch rules screen by log-EI and need no ranking acquisition).
 _IGNORED = {
     "gp-tw-kdpp": ("acquisition",),
     "gp-topk": ("top_m",),
@@ -95,7 +96,13 @@ def gp_preset(name: str, config: Mapping[str, Any] | None = None) -> GPStrategy:
     make_rule, keys = _PRESETS[name]
     settings = {**_DEFAULTS.get(name, {}), **(config or {})}
     for key in _IGNORED.get(name, ()):
-        settings.pop(key, None)
+        value = settings.pop(key, None)
+        if key == "acquisition" and value not in (None, "ts", "logei"):
+            # Once a UCB ranking before the batch step; the rules now screen by log-EI.
+            raise ValueError(
+                f"{name}: acquisition={value!r} is not supported (expected 'ts' or 'logei'); "
+                "give the rule as selector= instead"
+            )
     shorthand = {k: settings.pop(k) for k in keys if k in settings}
     if "selector" not in settings:
         settings["selector"] = make_rule(shorthand)
