@@ -14,6 +14,7 @@ from botorch.acquisition import (
     qLogNoisyExpectedImprovement,
     qUpperConfidenceBound,
 )
+from botorch.acquisition.utils import prune_inferior_points
 from botorch.models.model import Model
 
 from bo_nas._settings import check_int, check_number
@@ -27,6 +28,9 @@ from ._pool import (
     qmc_sampler,
     screen,
 )
+
+# Posterior samples that decide which observations may be the best (BoTorch's default).
+_PRUNE_SAMPLES = 2048
 
 
 @dataclass(frozen=True)
@@ -169,10 +173,16 @@ class QLogNEI(SelectionRule):
         generator: torch.Generator,
     ) -> list[int]:
         cand = screen(model, X_pool, X_pending, max(self.top_m, q))
-        # No baseline pruning: it would draw from torch's global generator.
+        # Only points that could be the best enter the baseline (BoTorch's own pruning,
+        # here with a sampler from the campaign's generator, not torch's global one):
+        # the joint posterior of every evaluation then covers a handful of points, not
+        # all observations.
+        baseline = prune_inferior_points(
+            model, model.train_inputs[0], sampler=qmc_sampler(_PRUNE_SAMPLES, generator)
+        )
         acq = qLogNoisyExpectedImprovement(
             model,
-            X_baseline=model.train_inputs[0],
+            X_baseline=baseline,
             sampler=qmc_sampler(self.mc_samples, generator),
             prune_baseline=False,
         )
