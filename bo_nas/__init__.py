@@ -46,6 +46,7 @@ _WHERE = {
     "TrainingEvaluator": "bo_nas.evaluators",
     "GPStrategy": "bo_nas.strategies",
     "Strategy": "bo_nas.strategies",
+    "ZeroCostPrior": "bo_nas.strategies",
     "register_evaluator": "bo_nas._registry",
     "register_strategy": "bo_nas._registry",
 }
@@ -54,7 +55,7 @@ _WHERE = {
 # import of their own, as they were when this module imported everything.
 _SUBPACKAGES = (
     "batch", "bench", "campaign", "cli", "encodings", "evaluators", "kernels",
-    "plotting", "selection", "spaces", "strategies", "training",
+    "plotting", "selection", "spaces", "strategies", "training", "zero_cost",
 )
 
 __getattr__, __dir__ = attach(__name__, _WHERE, _SUBPACKAGES)
@@ -80,7 +81,7 @@ if TYPE_CHECKING:
         NB201Benchmark,
         TrainingEvaluator,
     )
-    from .strategies import GPStrategy, Strategy
+    from .strategies import GPStrategy, Strategy, ZeroCostPrior
 
 __all__ = [
     "Architecture",
@@ -101,6 +102,7 @@ __all__ = [
     "TWEncoder",
     "TrainingEvaluator",
     "TreeWassersteinKernel",
+    "ZeroCostPrior",
     "__version__",
     "dask_executor",
     "fit_tw_gp",

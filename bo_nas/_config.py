@@ -1,31 +1,38 @@
-"""Campaign settings from a TOML file and command-line flags.
+"""Campaign settings: one table of them, read from flags, a TOML file and a store.
 
-A run is described by one flat table; every key is also a ``bo-nas run`` flag::
+`SETTINGS` is the single source of truth: ``bo-nas run``'s flags and their help are
+generated from it, a ``--config`` TOML file takes the same names as keys (the long flag
+without its dashes; ``max_retries`` with an underscore is read as ``max-retries``), and a
+store keeps the settings of its run under the same keys (`RunConfig.to_dict`), so flag,
+TOML key and stored key are one name::
 
     # campaign.toml
     space = "nb201"            # nb201 | nb101
-    evaluator = "train"        # train (real training) | table (tabular benchmark)
-    dataset = "digits"         # train: digits | cifar10 | cifar100; table: cifar10 | ...
-    budget = 24
-    batch = 2
+    evaluator = "table"        # train (real training) | table (tabular benchmark)
+    dataset = "cifar100"
+    budget = 100
     strategy = "gp-tw"
+    acquisition = "logei"      # gp-tw and gp-hamming: ts | logei | ucb
     seed = 0
 
-    [strategy_options]         # passed to the strategy (e.g. acquisition = "logei",
-    acquisition = "ts"         # or a whole rule: selector = {rule = "kdpp", alpha = 3.0})
+    [strategy-options]         # the strategy's own settings (--strategy-options KEY=VALUE),
+    n_init = 10                # or a whole rule: selector = {rule = "kdpp", alpha = 3.0}
 
-    [train]                    # passed to TrainingEvaluator (epochs, channels, ...)
-    epochs = 4
+    [train]                    # TrainingEvaluator settings (--train KEY=VALUE)
+    lr = 0.05
+
+A setting that has no effect with the others (``epochs`` with the table evaluator, a
+``fidelity`` for training, ``acquisition`` for a strategy without that choice) is an
+error when given as a flag and a warning when it comes from a file (`ineffective`).
 """
 
 from __future__ import annotations
 
-import dataclasses
 import math
 import os
 import sys
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping
+from dataclasses import MISSING, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -42,52 +49,134 @@ TABLE_DATASETS = {
 }
 TRAIN_DATASETS = ("digits", "cifar10", "cifar100")
 DEVICES = ("auto", "cpu", "cuda")
+ACQUISITIONS = ("ts", "logei", "ucb")
+#: Strategies whose selection rule ``acquisition`` chooses.
+ACQUISITION_STRATEGIES = ("gp-tw", "gp-hamming")
+FIDELITIES = (12, 200)
+#: The most evaluations a campaign keeps in flight.
+MAX_BATCH = 1024
 
 
 class ConfigError(ValueError):
-    """A run setting is missing, unknown or out of range."""
+    """A run setting is missing, unknown, out of range, or has no effect."""
+
+
+@dataclass(frozen=True)
+class Setting:
+    """One campaign setting: its flag, TOML key and stored key (`key`), and its help.
+
+    Attributes:
+        key: The long flag without dashes; also the TOML and stored key.
+        attr: The `RunConfig` attribute.
+        help: The flag's help.
+        kind: ``str``, ``int``, ``bool``, ``path`` or ``table`` (``KEY=VALUE`` pairs).
+        choices: Allowed values, if fixed.
+        minimum: Smallest allowed integer.
+        metavar: The flag's value in the help.
+    """
+
+    key: str
+    attr: str
+    help: str
+    kind: str = "str"
+    choices: tuple[Any, ...] | None = None
+    minimum: int | None = None
+    metavar: str | None = None
+
+    @property
+    def flag(self) -> str:
+        return f"--{self.key}"
+
+
+SETTINGS: tuple[Setting, ...] = (
+    Setting("space", "space", "search space (default nb201)", choices=SPACES),
+    Setting("evaluator", "evaluator",
+            "train each network, or look it up in a benchmark table (default train)",
+            choices=EVALUATORS),
+    Setting("dataset", "dataset",
+            "train: digits|cifar10|cifar100 (default digits); table: cifar10|cifar10-valid|"
+            "cifar100|ImageNet16-120 (nb101: cifar10) (default cifar10)"),
+    Setting("data-dir", "data_dir",
+            "CIFAR batches folder (train on cifar10/cifar100) or benchmark tables folder "
+            "(table; default $BO_NAS_DATA_DIR)", kind="path", metavar="DIR"),
+    Setting("device", "device", "training device (train only; default auto)",
+            choices=DEVICES),
+    Setting("budget", "budget",
+            "evaluations in total, clamped to the distinct networks of the space "
+            "(default 24)", kind="int", minimum=1, metavar="N"),
+    Setting("batch", "batch",
+            f"evaluations in flight, 1 to {MAX_BATCH} (default: one per GPU, else one per "
+            "core; 1 for tables)", kind="int", minimum=1, metavar="N"),
+    Setting("async", "asynchronous",
+            "propose whenever a worker frees up instead of in batches", kind="bool"),
+    Setting("strategy", "strategy", "search strategy (default gp-tw)"),
+    Setting("acquisition", "acquisition",
+            "selection rule of gp-tw and gp-hamming: Thompson sampling (ts, default), "
+            "logei or ucb", choices=ACQUISITIONS),
+    Setting("epochs", "epochs", "training epochs per evaluation (train only; default 4)",
+            kind="int", minimum=1, metavar="N"),
+    Setting("fidelity", "fidelity",
+            "epochs of the tabular numbers, 12 or 200 (table on nb201 only; default 200)",
+            kind="int", choices=FIDELITIES, metavar="EPOCHS"),
+    Setting("seed", "seed", "fixes the whole campaign (default 0)", kind="int", minimum=0,
+            metavar="N"),
+    Setting("max-retries", "max_retries",
+            "re-runs of a failed evaluation before it counts as failed (default 1)",
+            kind="int", minimum=0, metavar="N"),
+    Setting("store", "store", "SQLite file of the campaign (default: a new file in --out)",
+            kind="path", metavar="FILE"),
+    Setting("out", "out", "folder for a new store and the figures (default bo-nas-runs; "
+            "with --store and no --out, figures go beside the store)", kind="path",
+            metavar="DIR"),
+    Setting("strategy-options", "strategy_options",
+            "a setting of the strategy, KEY=VALUE (VALUE as in TOML; repeatable), e.g. "
+            "n_init=10", kind="table", metavar="KEY=VALUE"),
+    Setting("train", "train",
+            "a training setting, KEY=VALUE (lr, batch_size, channels, ...; repeatable; "
+            "train only)", kind="table", metavar="KEY=VALUE"),
+)
+BY_KEY: Mapping[str, Setting] = {s.key: s for s in SETTINGS}
+BY_ATTR: Mapping[str, Setting] = {s.attr: s for s in SETTINGS}
+#: Other names a TOML file or an older store may use for a key.
+ALIASES: Mapping[str, str] = {
+    **{s.key.replace("-", "_"): s.key for s in SETTINGS if "-" in s.key},
+    "asynchronous": "async",
+}
+
+
+def canonical_key(name: str) -> str | None:
+    """The setting ``name`` stands for (``max_retries`` -> ``max-retries``), or ``None``."""
+    if name in BY_KEY:
+        return name
+    return ALIASES.get(name)
 
 
 @dataclass
 class RunConfig:
     """Everything a ``bo-nas run`` needs. Defaults are the offline demo campaign.
 
-    Attributes:
-        space: Search space, ``nb201`` or ``nb101``.
-        evaluator: ``train`` (build and train each network) or ``table`` (look it up).
-        dataset: Dataset to train on or benchmark table to read.
-        data_dir: Folder of CIFAR batches (train) or benchmark tables (table);
-            `$BO_NAS_DATA_DIR` for tables when omitted.
-        device: ``auto``, ``cpu`` or ``cuda`` (training only).
-        budget: Evaluations in total (resumed campaigns count what they already did).
-        batch: Evaluations in flight at once (workers). ``0``: one per GPU, else per core.
-        asynchronous: Propose a new architecture whenever a worker frees up.
-        strategy: Strategy name (``bo-nas run --help`` lists them).
-        strategy_options: Settings passed to the strategy.
-        train: Settings passed to the training evaluator (``epochs``, ``channels``...).
-        seed: Fixes the whole campaign.
-        max_retries: Re-runs of a failed evaluation before it counts as failed.
-        fidelity: Training epochs of the tabular numbers (NB-201: 12 or 200).
-        store: SQLite file of the campaign; a fresh file under ``out`` when omitted.
-        out: Folder for the store and the figures.
+    Attribute ``x_y`` is setting ``x-y`` of `SETTINGS` (flag ``--x-y``, TOML key
+    ``x-y``); ``None`` means "not given" (the default that applies is used).
     """
 
     space: str = "nb201"
     evaluator: str = "train"
     dataset: str | None = None
     data_dir: str | None = None
-    device: str = "auto"
+    device: str | None = None
     budget: int = 24
-    batch: int = 0
+    batch: int | None = None
     asynchronous: bool = False
     strategy: str = "gp-tw"
-    strategy_options: dict[str, Any] = field(default_factory=dict)
-    train: dict[str, Any] = field(default_factory=dict)
+    acquisition: str | None = None
+    epochs: int | None = None
+    fidelity: int | None = None
     seed: int = 0
     max_retries: int = 1
-    fidelity: int = 200
     store: str | None = None
     out: str = "bo-nas-runs"
+    strategy_options: dict[str, Any] = field(default_factory=dict)
+    train: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.validate()
@@ -98,80 +187,249 @@ class RunConfig:
             return self.dataset
         return "digits" if self.evaluator == "train" else "cifar10"
 
-    def validate(self) -> None:
-        """Raise `ConfigError` naming the first bad setting."""
-        _choice("space", self.space, SPACES)
-        _choice("evaluator", self.evaluator, EVALUATORS)
-        _choice("device", self.device, DEVICES)
+    @property
+    def resolved_device(self) -> str:
+        return self.device or "auto"
+
+    @property
+    def resolved_fidelity(self) -> int:
+        return self.fidelity or 200
+
+    def validate(self, name: Callable[[str], str] = lambda key: key) -> None:
+        """Raise `ConfigError` naming the first bad setting (``name(key)`` in messages)."""
+        for s in SETTINGS:
+            _check(s, getattr(self, s.attr), name(s.key))
         allowed = TRAIN_DATASETS if self.evaluator == "train" else TABLE_DATASETS[self.space]
-        _choice("dataset", self.resolved_dataset, allowed, f"for evaluator {self.evaluator!r}")
-        _integer("budget", self.budget, 1)
-        _integer("batch", self.batch, 0)
-        _integer("seed", self.seed, 0)
-        _integer("max_retries", self.max_retries, 0)
-        _integer("fidelity", self.fidelity, 1)
-        if not isinstance(self.asynchronous, bool):
-            raise ConfigError(f"asynchronous: expected true or false, got {self.asynchronous!r}")
-        if not isinstance(self.strategy, str) or not self.strategy:
-            raise ConfigError(f"strategy: expected a strategy name, got {self.strategy!r}")
-        for name in ("strategy_options", "train"):
-            value = getattr(self, name)
-            if not isinstance(value, dict) or not all(isinstance(k, str) for k in value):
-                raise ConfigError(f"{name}: expected a table of settings, got {value!r}")
-        for name in ("data_dir", "store"):
-            value = getattr(self, name)
-            if value is not None and (not isinstance(value, str) or not value):
-                raise ConfigError(f"{name}: expected a path, got {value!r}")
-        if not isinstance(self.out, str) or not self.out:
-            raise ConfigError(f"out: expected a folder path, got {self.out!r}")
+        if self.resolved_dataset not in allowed:
+            raise ConfigError(
+                f"{name('dataset')}: expected one of {list(allowed)} for --evaluator "
+                f"{self.evaluator}" + (f" --space {self.space}" if self.evaluator == "table"
+                                       else "") + f", got {self.resolved_dataset!r}"
+            )
+        if self.batch is not None and self.batch > MAX_BATCH:
+            raise ConfigError(
+                f"{name('batch')}: at most {MAX_BATCH} evaluations in flight, got {self.batch}"
+            )
+        if "acquisition" in self.strategy_options and self.acquisition is not None:
+            raise ConfigError(
+                f"{name('acquisition')} and {name('strategy-options')} acquisition are both "
+                "given; give one"
+            )
+        if "epochs" in self.train and self.epochs is not None:
+            raise ConfigError(
+                f"{name('epochs')} and {name('train')} epochs are both given; give one"
+            )
 
     def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        """The settings under their keys (flag = TOML key = stored key); those not given
+        (``None``, an empty table) left out."""
+        out: dict[str, Any] = {}
+        for s in SETTINGS:
+            value = getattr(self, s.attr)
+            if value is not None and value != {}:
+                out[s.key] = dict(value) if isinstance(value, dict) else value
+        return out
 
 
-def _choice(name: str, value: Any, options: tuple[str, ...], where: str = "") -> None:
-    if not isinstance(value, str) or value not in options:
-        suffix = f" {where}" if where else ""
-        raise ConfigError(f"{name}: expected one of {list(options)}{suffix}, got {value!r}")
+def _check(s: Setting, value: Any, name: str) -> None:
+    if value is None:
+        if s.attr in _REQUIRED:
+            raise ConfigError(f"{name}: a value is required")
+        return
+    if s.kind == "int":
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ConfigError(f"{name}: expected an integer, got {value!r}")
+        if s.minimum is not None and value < s.minimum:
+            raise ConfigError(f"{name}: expected an integer >= {s.minimum}, got {value!r}")
+    elif s.kind == "bool":
+        if not isinstance(value, bool):
+            raise ConfigError(f"{name}: expected true or false, got {value!r}")
+    elif s.kind == "path":
+        if not isinstance(value, str) or not value or "\x00" in value:
+            raise ConfigError(f"{name}: expected a path, got {value!r}")
+    elif s.kind == "table":
+        if not isinstance(value, dict) or not all(isinstance(k, str) for k in value):
+            raise ConfigError(f"{name}: expected a table of settings, got {value!r}")
+        for k, v in value.items():
+            _check_finite(f"{name} {k}", v)
+    else:
+        if not isinstance(value, str) or not value:
+            raise ConfigError(f"{name}: expected a name, got {value!r}")
+    if s.choices is not None and value not in s.choices:
+        raise ConfigError(f"{name}: expected one of {list(s.choices)}, got {value!r}")
 
 
-def _integer(name: str, value: Any, minimum: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise ConfigError(f"{name}: expected an integer >= {minimum}, got {value!r}")
+_REQUIRED = {"space", "evaluator", "budget", "asynchronous", "strategy", "seed",
+             "max_retries", "out", "strategy_options", "train"}
 
 
-_FIELDS = {f.name for f in dataclasses.fields(RunConfig)}
+def _check_finite(name: str, value: Any) -> None:
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ConfigError(f"{name} must be finite, got {value!r}")
+    if isinstance(value, dict):
+        for k, v in value.items():
+            _check_finite(f"{name}.{k}", v)
+    elif isinstance(value, list):
+        for v in value:
+            _check_finite(name, v)
+
+
+def normalise_keys(data: Mapping[str, Any], where: str = "settings") -> dict[str, Any]:
+    """``data`` under canonical keys; unknown and repeated keys raise `ConfigError`."""
+    out: dict[str, Any] = {}
+    origin: dict[str, str] = {}
+    unknown = []
+    for raw, value in data.items():
+        key = canonical_key(raw) if isinstance(raw, str) else None
+        if key is None:
+            unknown.append(str(raw))
+            continue
+        if key in out:
+            raise ConfigError(
+                f"{where}: {key} is given twice (as {origin[key]!r} and {raw!r}); give it once"
+            )
+        out[key] = value
+        origin[key] = raw
+    if unknown:
+        raise ConfigError(
+            f"{where}: unknown setting(s) {sorted(unknown)}; known: {sorted(BY_KEY)}"
+        )
+    return out
 
 
 def config_from_mapping(data: Mapping[str, Any], source: str = "config") -> RunConfig:
-    """Build a `RunConfig`; unknown keys and bad values raise `ConfigError` naming them."""
+    """Build a `RunConfig` from settings under their keys (aliases accepted); unknown keys
+    and bad values raise `ConfigError` naming them and ``source``."""
     if not isinstance(data, Mapping):
         raise ConfigError(f"{source}: expected a table of settings, got {type(data).__name__}")
-    unknown = sorted(str(k) for k in data if k not in _FIELDS)
-    if unknown:
-        raise ConfigError(f"{source}: unknown setting(s) {unknown}; known: {sorted(_FIELDS)}")
-    for key, value in data.items():
-        if isinstance(value, float) and not math.isfinite(value):
-            raise ConfigError(f"{source}: {key} must be finite, got {value!r}")
     try:
-        return RunConfig(**dict(data))
+        values = normalise_keys(data, "settings")
+        for key, value in values.items():
+            if isinstance(value, float) and not math.isfinite(value):
+                raise ConfigError(f"{key} must be finite, got {value!r}")
+        return RunConfig(**{BY_KEY[k].attr: _copy(v) for k, v in values.items()})
     except ConfigError as exc:
         raise ConfigError(f"{source}: {exc}") from None
 
 
-def load_config(path: str | os.PathLike[str]) -> RunConfig:
-    """Read a TOML run configuration; errors name the file and the problem."""
+def _copy(value: Any) -> Any:
+    return dict(value) if isinstance(value, dict) else value
+
+
+def read_toml(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """The table of a TOML file; errors name the file and the problem."""
     p = Path(path)
     try:
         text = p.read_bytes()
     except OSError as exc:
         raise ConfigError(f"config file {str(p)!r}: cannot read ({exc.strerror or exc})") from None
     try:
-        data = tomllib.loads(text.decode("utf-8"))
+        return tomllib.loads(text.decode("utf-8"))
     except UnicodeDecodeError as exc:
         raise ConfigError(f"config file {str(p)!r}: not UTF-8 text ({exc.reason})") from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"config file {str(p)!r}: invalid TOML ({exc})") from None
     except RecursionError:
         raise ConfigError(f"config file {str(p)!r}: nested too deeply") from None
-    return config_from_mapping(data, f"config file {str(p)!r}")
+
+
+def load_config(path: str | os.PathLike[str]) -> RunConfig:
+    """Read a TOML run configuration; errors name the file and the problem."""
+    data = read_toml(path)
+    return config_from_mapping(data, f"config file {str(Path(path))!r}")
+
+
+def parse_pair(text: str, flag: str) -> tuple[str, Any]:
+    """``KEY=VALUE`` of a table flag; VALUE is read as a TOML value, else as text."""
+    key, sep, raw = text.partition("=")
+    key = key.strip()
+    if not sep or not key:
+        raise ConfigError(f"{flag}: expected KEY=VALUE, got {text!r}")
+    raw = raw.strip()
+    try:
+        value = tomllib.loads(f"v = {raw}")["v"]
+    except tomllib.TOMLDecodeError:
+        value = raw
+    return key, value
+
+
+# --- resolution: file + flags -> config, with the name of each setting's source --------
+
+
+@dataclass
+class Resolved:
+    """The settings of a run and where each came from.
+
+    Attributes:
+        config: The settings.
+        from_flags: Keys given as flags.
+        from_file: Keys given in the ``--config`` file.
+        file: That file, if any.
+    """
+
+    config: RunConfig
+    from_flags: set[str] = field(default_factory=set)
+    from_file: set[str] = field(default_factory=set)
+    file: str | None = None
+
+    def name(self, key: str) -> str:
+        """How the user gave setting ``key``: ``--budget``, or ``budget in FILE``."""
+        if key in self.from_flags or self.file is None or key not in self.from_file:
+            return BY_KEY[key].flag if key in BY_KEY else key
+        return f"{key} in {self.file}"
+
+
+def resolve(file: str | None, flags: Mapping[str, Any]) -> Resolved:
+    """Settings from the TOML ``file`` (if any) overridden by ``flags`` (canonical keys;
+    ``None`` values are flags not given). Table flags add to the file's table.
+
+    Raises:
+        ConfigError: naming the flag or the file key that is wrong.
+    """
+    given = {k: v for k, v in flags.items() if v is not None}
+    file_data: dict[str, Any] = {}
+    if file is not None:
+        file_data = normalise_keys(read_toml(file), f"config file {file!r}")
+    merged = dict(file_data)
+    for key, value in given.items():
+        base = file_data.get(key)
+        if BY_KEY[key].kind == "table" and isinstance(base, dict):
+            merged[key] = {**base, **value}
+        else:
+            merged[key] = value
+    cfg = RunConfig.__new__(RunConfig)  # validated below, naming each setting's source
+    for f in fields(RunConfig):
+        setattr(cfg, f.name, f.default_factory() if f.default_factory is not MISSING  # type: ignore[misc]
+                else f.default)
+    for key, value in merged.items():
+        setattr(cfg, BY_KEY[key].attr, _copy(value))
+    res = Resolved(cfg, set(given), set(file_data), file)
+    cfg.validate(res.name)
+    return res
+
+
+def ineffective(cfg: RunConfig, keys: set[str]) -> list[tuple[str, str]]:
+    """The settings among ``keys`` that have no effect with the others, and why."""
+    out: list[tuple[str, str]] = []
+    train = cfg.evaluator == "train"
+    for key in sorted(keys):
+        reason = None
+        if key in ("device", "epochs", "train") and not train:
+            reason = "applies to --evaluator train only"
+        elif key == "fidelity" and not (cfg.evaluator == "table" and cfg.space == "nb201"):
+            reason = "applies to --evaluator table --space nb201 only"
+        elif key == "data-dir" and train and cfg.resolved_dataset == "digits":
+            reason = ("the digits are bundled with scikit-learn; --data-dir applies to "
+                      "cifar10/cifar100 training and to tables")
+        elif key == "acquisition" and cfg.strategy not in ACQUISITION_STRATEGIES:
+            reason = (f"chooses the rule of --strategy {' or '.join(ACQUISITION_STRATEGIES)} "
+                      f"only, not of {cfg.strategy} (give its settings with "
+                      "--strategy-options)")
+        elif key == "async" and cfg.asynchronous and cfg.batch == 1:
+            reason = "has no effect with one evaluation in flight (--batch 1)"
+        elif key == "max-retries" and not train and cfg.max_retries > 0:
+            reason = ("has no effect with --evaluator table: a table answers the same every "
+                      "time")
+        if reason is not None:
+            out.append((key, reason))
+    return out

@@ -9,6 +9,7 @@ class (the idea of scikit-learn's ``get_params`` / ``clone``).
 from __future__ import annotations
 
 import dataclasses
+import types
 import typing
 from collections.abc import Mapping
 from functools import cache
@@ -67,6 +68,11 @@ def _hints(cls: type) -> dict[str, Any]:
 
 
 def _from_json(hint: Any, value: Any, what: str) -> Any:
+    if typing.get_origin(hint) in (typing.Union, types.UnionType) and value is not None:
+        # ``X | None``: a stored value is an X.
+        args = [a for a in typing.get_args(hint) if a is not type(None)]
+        if len(args) == 1:
+            hint = args[0]
     if isinstance(hint, type) and isinstance(value, Mapping):
         from_config = getattr(hint, "from_config", None)
         if callable(from_config):

@@ -22,6 +22,7 @@ from botorch.models import SingleTaskGP
 from botorch.models.kernels import CategoricalKernel
 from botorch.models.transforms.outcome import Standardize
 from gpytorch.kernels import ScaleKernel
+from gpytorch.means import Mean
 from gpytorch.mlls import ExactMarginalLogLikelihood
 from gpytorch.priors import LogNormalPrior
 from gpytorch.utils.warnings import NumericalWarning
@@ -53,12 +54,32 @@ def _check_xy(train_X: torch.Tensor, train_Y: torch.Tensor) -> None:
         )
 
 
+class ScoreMean(Mean):
+    r"""A prior mean linear in a score held in the last input column:
+    :math:`m(x) = c + w\,x_{d}`.
+
+    The TW kernel of a model with this mean reads only the other columns, so the score
+    shapes what is expected where nothing has been observed and the kernel models what
+    the score misses. Both :math:`c` and :math:`w` are fitted with the kernel; :math:`w`
+    starts at 1 (the scores are centred ranks in (-1/2, 1/2), the targets standardised).
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.register_parameter("constant", torch.nn.Parameter(torch.zeros(1)))
+        self.register_parameter("weight", torch.nn.Parameter(torch.ones(1)))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.constant + self.weight * x[..., -1]
+
+
 def make_tw_gp(
     train_X: torch.Tensor,
     train_Y: torch.Tensor,
     block_sizes: Sequence[int],
     *,
     train_Yvar: torch.Tensor | None = None,
+    score_mean: bool = False,
 ) -> SingleTaskGP:
     r"""`SingleTaskGP` with covariance `ScaleKernel(TreeWassersteinKernel)`.
 
@@ -67,10 +88,13 @@ def make_tw_gp(
     at 1.
 
     Args:
-        train_X: `n x d` TW features (``TWEncoder.encode``).
+        train_X: `n x d` TW features (``TWEncoder.encode``); with ``score_mean``,
+            `n x (d + 1)`: the features, then a prior score.
         train_Y: `n x 1` objective values (higher is better for BoTorch acquisitions).
         block_sizes: The encoder's ``block_sizes``.
         train_Yvar: Optional `n x 1` known noise variances.
+        score_mean: Use `ScoreMean` on the last column (the kernel ignores it) instead
+            of a constant mean.
 
     Example:
         >>> enc = NB201Space().encoder()                         # doctest: +SKIP
@@ -78,8 +102,16 @@ def make_tw_gp(
         >>> gp = fit_tw_gp(make_tw_gp(X, y.unsqueeze(-1), enc.block_sizes))
     """
     _check_xy(train_X, train_Y)
+    d = sum(int(b) for b in block_sizes)
+    if train_X.shape[-1] != d + int(score_mean):
+        raise ValueError(
+            f"train_X: expected {d + int(score_mean)} columns (block_sizes sum {d}"
+            f"{' plus the score' if score_mean else ''}), got {train_X.shape[-1]}"
+        )
     base = TreeWassersteinKernel(
-        block_sizes, lengthscale_prior=LogNormalPrior(0.0, 1.0)
+        block_sizes,
+        lengthscale_prior=LogNormalPrior(0.0, 1.0),
+        active_dims=tuple(range(d)) if score_mean else None,
     ).to(train_X)
     base.lengthscale = torch.ones_like(base.lengthscale)
     return SingleTaskGP(
@@ -87,6 +119,7 @@ def make_tw_gp(
         train_Y,
         train_Yvar=train_Yvar,
         covar_module=ScaleKernel(base).to(train_X),
+        mean_module=ScoreMean().to(train_X) if score_mean else None,
         outcome_transform=Standardize(m=train_Y.shape[-1]),
     )
 

@@ -17,7 +17,7 @@ from typing import Any
 
 from bo_nas.campaign import Campaign
 from bo_nas.encodings import Architecture
-from bo_nas.evaluators import EvaluationResult, Evaluator
+from bo_nas.evaluators import EvaluationError, EvaluationResult, Evaluator
 from bo_nas.spaces import NB201Space
 from bo_nas.strategies import GPStrategy, PoolConfig, RandomSearch, Strategy
 
@@ -105,6 +105,51 @@ def run_campaign(
         if kill_at_write is not None:
             _kill_at_write(campaign.store._conn, kill_at_write)
         campaign.run(budget)
+
+
+# --- parts for the exit-code tests (registered by name, so `bo-nas resume` rebuilds them)
+
+
+class FailingEvaluator(Evaluator):
+    """Every evaluation fails, as a training that always diverges does."""
+
+    kind = "test-failing"
+
+    def evaluate(self, arch: Architecture) -> EvaluationResult:
+        raise EvaluationError("loss diverged")
+
+    def to_config(self) -> dict[str, Any]:
+        return {"kind": self.kind}
+
+
+class BuggyStrategy(RandomSearch):
+    """A strategy with a bug: the error a user cannot cause."""
+
+    name = "test-buggy"
+
+    def propose(self, history: Any, n: int, rng: Any) -> list[Architecture]:
+        raise RuntimeError("a bug in the strategy")
+
+
+def _hash_evaluator(settings: dict[str, Any]) -> Evaluator:
+    return HashEvaluator(**settings)
+
+
+def _failing_evaluator(settings: dict[str, Any]) -> Evaluator:
+    return FailingEvaluator()
+
+
+def _buggy_strategy(settings: dict[str, Any]) -> Strategy:
+    return BuggyStrategy()
+
+
+def register_test_parts() -> None:
+    """Make stores of these test parts resumable by name (idempotent)."""
+    from bo_nas import register_evaluator, register_strategy
+
+    register_evaluator(HashEvaluator.kind, _hash_evaluator)
+    register_evaluator(FailingEvaluator.kind, _failing_evaluator)
+    register_strategy(BuggyStrategy.name, _buggy_strategy)
 
 
 if __name__ == "__main__":  # pragma: no cover - manual use: python tests/_crash_worker.py STORE N

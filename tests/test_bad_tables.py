@@ -175,7 +175,17 @@ def write_data_dir(root: Path) -> Path:
     write_csv(nb / "nb201_zc_proxies_cifar10.csv", ZC_COLUMNS, zc_rows())
     (root / "nb101").mkdir(parents=True, exist_ok=True)
     (root / "nb101" / "nb101_500_cifar10.json").write_text(json.dumps(nb101_table()))
+    # The tables are samples by design (a few cells each), and say so.
+    declare_samples(root, {**{name: len(CELLS) for name in ACC_FILES.values()},
+                           "nb201_cifar10_trainval.json": len(CELLS)},
+                    {"nb101_500_cifar10.json": len(NB101_CELLS)})
     return root
+
+
+def declare_samples(root: Path, nb201: dict[str, int], nb101: dict[str, int]) -> None:
+    """Write the ``samples.json`` of ``root/nb201`` and ``root/nb101``."""
+    (root / "nb201" / "samples.json").write_text(json.dumps(nb201), encoding="utf-8")
+    (root / "nb101" / "samples.json").write_text(json.dumps(nb101), encoding="utf-8")
 
 
 @pytest.fixture
@@ -337,6 +347,8 @@ def test_nb101_isomorphic_copies_are_grouped_not_refused(root: Path) -> None:
     table["nasbench101"]["cifar10"][nb101_key(m, [0, 3, 4, 2, 3, 4, 1])] = {
         "val_accuracy": 95.0, "params": 3.5, "flops": 102.0}
     (root / "nb101" / "nb101_500_cifar10.json").write_text(json.dumps(table))
+    (root / "nb101" / "samples.json").write_text(
+        json.dumps({"nb101_500_cifar10.json": len(NB101_CELLS) + 1}))
     bench = NB101Benchmark(root)
     assert len(bench) == len(NB101_CELLS)
     vals = bench.all_results().val_accuracy
@@ -522,3 +534,81 @@ def test_json_tables_bad_structure(root: Path) -> None:
     ]:
         path.write_text(text)
         refused(lambda: NB101Benchmark(root), path.name, pattern)
+
+
+# --- coverage: a table holds its whole space or its declared sample ----------------------
+
+
+def test_a_table_cut_short_is_refused_with_the_rows_expected(root: Path) -> None:
+    # Every row valid, the cut at a line boundary: only the count tells.
+    write_csv(root / "nb201" / "nb201_cifar100.csv", ACC_COLUMNS, acc_rows("cifar100")[:-3])
+    msg = refused(lambda: NB201Benchmark("cifar100", root), "nb201_cifar100.csv",
+                  f"{len(CELLS) - 3} rows, expected {len(CELLS)}")
+    assert "cut short" in msg and "samples.json" in msg
+    data = trainval()
+    data.pop(next(iter(data)))
+    (root / "nb201" / "nb201_cifar10_trainval.json").write_text(json.dumps(data))
+    refused(lambda: NB201Benchmark("cifar10", root), "nb201_cifar10_trainval.json",
+            f"{len(CELLS) - 1} rows, expected {len(CELLS)}")
+    table = nb101_table()
+    table["nasbench101"]["cifar10"].popitem()
+    (root / "nb101" / "nb101_500_cifar10.json").write_text(json.dumps(table))
+    refused(lambda: NB101Benchmark(root), "nb101_500_cifar10.json",
+            f"{len(NB101_CELLS) - 1} rows, expected {len(NB101_CELLS)}")
+
+
+def test_an_undeclared_partial_table_is_refused(root: Path) -> None:
+    (root / "nb201" / "samples.json").unlink()
+    refused(lambda: NB201Benchmark("cifar100", root, hardware=False), "nb201_cifar100.csv",
+            f"{len(CELLS)} rows, expected 15,625 \\(one per NB-201 cell\\)")
+    (root / "nb101" / "samples.json").unlink()
+    # NASLib's NB-101 file is a sample by design: 500 entries, declared in code.
+    refused(lambda: NB101Benchmark(root), "nb101_500_cifar10.json",
+            f"{len(NB101_CELLS)} rows, expected 500")
+
+
+def test_side_tables_must_cover_the_cells(root: Path) -> None:
+    write_csv(root / "nb201" / "nb201_hw_cifar100.csv", HW_COLUMNS, hw_rows()[:-1])
+    refused(lambda: NB201Benchmark("cifar100", root), "nb201_hw_cifar100.csv",
+            f"no row for architecture .*{len(CELLS) - 1} rows")
+    write_csv(root / "nb201" / "nb201_test_12ep_200ep.csv", FID_COLUMNS, fid_rows()[1:])
+    refused(lambda: NB201Benchmark("cifar100", root, fidelity=12, hardware=False),
+            "nb201_test_12ep_200ep.csv", "no row for architecture")
+
+
+@pytest.mark.parametrize("text", ['{"nb201_cifar100.csv": 0}', "[1]", '{"x": "many"}', "{"])
+def test_bad_sample_declarations(root: Path, text: str) -> None:
+    (root / "nb201" / "samples.json").write_text(text)
+    refused(lambda: NB201Benchmark("cifar100", root), "samples.json", "")
+
+
+def test_a_sample_is_searched_as_a_subset(root: Path) -> None:
+    from bo_nas.campaign import Campaign, TrialState
+    from bo_nas.spaces import NB101Space, NB201Space, SubsetSpace
+    from bo_nas.strategies import LocalSearch, RandomSearch, RegularizedEvolution
+
+    class Sample(NB201Benchmark):
+        # The zero-cost table of this synthetic folder covers only its cells, which the
+        # zero-cost reader refuses; the search does not need the scores.
+        def zero_cost(self) -> None:  # type: ignore[override]
+            return None
+
+    bench = Sample("cifar100", root)
+    space = bench.search_space()
+    assert bench.sample and isinstance(space, SubsetSpace)
+    # Its distinct networks (cells equal up to dead edges are one network).
+    assert {a.key for a in space.enumerate()} == {
+        NB201Space().from_string(x).key for x in STRINGS}
+    # Every strategy family stays inside the sample and asks for no cell it lacks;
+    # the budget is clamped to the networks it holds.
+    for strategy in (RandomSearch(), RegularizedEvolution(), LocalSearch()):
+        with Campaign(space, bench, strategy, seed=0) as c:
+            c.run(10_000)
+            assert all(t.state is TrialState.COMPLETE for t in c.history)
+            assert len(c.history) == len(space)
+    nb101 = NB101Benchmark(root)
+    space101 = nb101.search_space()
+    assert nb101.sample and isinstance(space101.base, NB101Space)
+    assert len(space101) == len(NB101_CELLS)
+    assert nb101.optimum.val_accuracy == 92.0 and math.isnan(nb101.optimum.test_accuracy)
+    assert nb101.is_optimum(nb101.all_results().architectures[2])

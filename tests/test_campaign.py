@@ -33,6 +33,9 @@ class InterruptingEvaluator(Evaluator):
     def to_config(self) -> dict[str, Any]:
         return self.inner.to_config()
 
+    def zero_cost(self) -> Any:
+        return self.inner.zero_cost()
+
 
 @pytest.fixture(scope="module")
 def bench(data_dir: Path) -> NB201Benchmark:
@@ -133,3 +136,27 @@ def test_pending_at_interruption_is_evaluated_first(
         assert resumed.trial(8).attempts == 2  # the interrupted start and the real one
     with CampaignStore(path) as store:
         assert store.integrity_check() == "ok"
+
+
+def test_budget_beyond_the_space_is_clamped(caplog: pytest.LogCaptureFixture) -> None:
+    from _crash_worker import HashEvaluator
+
+    from bo_nas.spaces import SubsetSpace, distinct_networks
+
+    assert distinct_networks(NB201Space()) == 8765
+    space = SubsetSpace(NB201Space(), NB201Space().sample_many(15, rng=4))
+    with Campaign(space, HashEvaluator(), RandomSearch(), seed=0) as c, caplog.at_level("WARNING"):
+        c.run(10**12, batch_size=10**6)  # neither runs forever nor marks 10**6 pending
+        assert len(c.history) == len(c.history.complete) == 15
+    assert "budget 1,000,000,000,000 is more than the 15 distinct networks" in caplog.text
+
+
+def test_nb201_has_8765_distinct_networks() -> None:
+    import itertools
+
+    from bo_nas.encodings import NB201_OPS, nb201_canonical_ops
+    from bo_nas.spaces._subset import NB201_DISTINCT
+
+    # Cells equal up to dead edges are one network (one `Architecture.key`).
+    cells = itertools.product(NB201_OPS, repeat=6)
+    assert len({nb201_canonical_ops(ops) for ops in cells}) == NB201_DISTINCT

@@ -68,7 +68,7 @@ def test_missing_data_directory_names_it(tmp_path: Path) -> None:
 
 
 def test_missing_store(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["status", str(tmp_path / "none.sqlite")]) == 1
+    assert main(["status", str(tmp_path / "none.sqlite")]) == 2
     assert "no such file" in capsys.readouterr().err
 
 
@@ -211,3 +211,51 @@ def test_bench_method_with_settings(tmp_path: Path) -> None:
                  "--trials", "1", "--out", str(tmp_path)]) == 2
     assert main(["bench", "--methods", "gp-tw:acquisition", "--budget", "5",
                  "--trials", "1", "--out", str(tmp_path)]) == 2
+
+
+def _fast_folder(tmp_path: Path) -> Path:
+    """A folder on tmpfs where there is one (commits without waiting for the disk)."""
+    import tempfile
+
+    shm = Path("/dev/shm")
+    return Path(tempfile.mkdtemp(dir=shm)) if shm.is_dir() else tmp_path
+
+
+@needs_data
+def test_nb101_sample_campaign_searches_only_its_cells(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The reported case: the 500-entry NB-101 file, a budget of 600."""
+    import shutil
+
+    folder = _fast_folder(tmp_path)
+    try:
+        store = folder / "n.sqlite"
+        assert main(["run", "--space", "nb101", "--evaluator", "table", "--budget", "600",
+                     "--strategy", "random", "--batch", "50", "--store", str(store)]) == 0
+        out, err = capsys.readouterr()
+        assert "evaluations: 292 complete, 0 failed" in out
+        assert "--budget 600 is more than the 292 distinct networks" in err
+    finally:
+        if folder != tmp_path:
+            shutil.rmtree(folder)
+
+
+@needs_data
+def test_default_store_names_do_not_collide(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from bo_nas.campaign import CampaignStore
+    from bo_nas.cli._run import default_store_names
+
+    out = tmp_path / "runs"
+    # Another campaign holds this second's first name (it is being created right now).
+    first = next(default_store_names(out))
+    with CampaignStore(first, {"note": "another campaign"}):
+        args = ["run", "--evaluator", "table", "--strategy", "random", "--budget", "2",
+                "--out", str(out), "-q"]
+        assert main(args) == 0
+        assert main(args) == 0
+    stores = capsys.readouterr().out.split()
+    assert len(set(stores)) == 2 and str(first) not in stores
+    assert all(Path(s).parent == out for s in stores)

@@ -22,9 +22,10 @@ FUZZ = settings(max_examples=1000, deadline=None, derandomize=True, database=Non
 
 VALID: dict[str, Any] = {
     "space": "nb201", "evaluator": "table", "dataset": "cifar100", "budget": 20, "batch": 2,
-    "asynchronous": False, "strategy": "gp-tw", "seed": 3, "max_retries": 1,
-    "fidelity": 200, "out": "runs", "strategy_options": {"acquisition": "ucb"},
-    "train": {"epochs": 2},
+    "async": False, "strategy": "gp-tw", "seed": 3, "max-retries": 1, "acquisition": "ucb",
+    "fidelity": 200, "out": "runs", "strategy-options": {"n_init": 4},
+    "train": {"lr": 0.1}, "epochs": 2, "data-dir": "data", "store": "s.sqlite",
+    "device": "cpu",
 }
 
 scalars = st.one_of(
@@ -64,7 +65,7 @@ def toml_document(config: dict[str, Any]) -> str:
 @st.composite
 def near_valid(draw: st.DrawFn) -> dict[str, Any]:
     config = dict(VALID)
-    key = draw(st.sampled_from([*VALID, "unknown_key"]))
+    key = draw(st.sampled_from([*VALID, "unknown_key", "max_retries", "asynchronous"]))
     action = draw(st.sampled_from(["replace", "drop"]))
     if action == "drop":
         config.pop(key, None)
@@ -107,4 +108,5 @@ def test_valid_config_loads(tmp_path: Path) -> None:
     p = tmp_path / "c.toml"
     p.write_text(toml_document(VALID))
     cfg = load_config(p)
-    assert cfg.budget == 20 and cfg.strategy_options == {"acquisition": "ucb"}
+    assert cfg.budget == 20 and cfg.strategy_options == {"n_init": 4}
+    assert cfg.acquisition == "ucb" and cfg.max_retries == 1

@@ -127,3 +127,61 @@ def test_memory_store(archs: list) -> None:
         assert store.integrity_check() == "ok"
     with pytest.raises(StoreError):
         CampaignStore(":memory:")
+
+
+def test_files_that_are_not_stores_are_format_errors(tmp_path: Path, archs: list) -> None:
+    from bo_nas.campaign._store import StoreFormatError, StoreNotFoundError
+
+    good = tmp_path / "good.sqlite"
+    with CampaignStore(good, CONFIG) as store:
+        store.add_proposals(archs, {}, {})
+    data = good.read_bytes()
+    cases = {"empty": b"", "text": b"number,state\n", "cut": data[: len(data) // 2]}
+    for name, content in cases.items():
+        path = tmp_path / f"{name}.sqlite"
+        path.write_bytes(content)
+        for opener in (CampaignStore, read_store):
+            with pytest.raises(StoreFormatError) as info:
+                opener(path)
+            assert isinstance(info.value, ValueError) and str(path) in str(info.value)
+    with pytest.raises(StoreNotFoundError, match="no such file"):
+        read_store(tmp_path / "absent.sqlite")
+    (tmp_path / "half.sqlite.creating").write_bytes(data[:100])
+    with pytest.raises(StoreNotFoundError, match="being created"):
+        read_store(tmp_path / "half.sqlite")
+
+
+def test_values_strict_json_cannot_hold_are_refused_before_writing(
+    tmp_path: Path, archs: list
+) -> None:
+    from bo_nas.evaluators import InvalidResultError
+
+    with CampaignStore(tmp_path / "s.sqlite", CONFIG) as store:
+        store.add_proposals(archs[:1], {}, {})
+        for bad in ({"costs": {"x": float("nan")}}, {"info": {"x": float("inf")}},
+                    {"info": {"x": {1: 2}}}, {"info": {"x": object()}}):
+            with pytest.raises(InvalidResultError):
+                store.record_result(0, EvaluationResult(50.0, **bad))  # type: ignore[arg-type]
+        with pytest.raises(InvalidResultError):
+            store.add_proposals(archs[1:2], {"state": float("nan")}, {})
+        assert [t.state for t in store.trials()] == [TrialState.PENDING]
+        assert store.rng_state == {}
+
+
+def test_a_writer_waits_for_observers_holding_the_shared_lock(tmp_path: Path) -> None:
+    import fcntl
+    import threading
+    import time
+
+    path = tmp_path / "s.sqlite"
+    CampaignStore(path, CONFIG).close()
+    lock = open(path.with_name(path.name + ".lock"))  # noqa: SIM115
+    fcntl.flock(lock.fileno(), fcntl.LOCK_SH)  # an observer reading a rolled-back copy
+    timer = threading.Timer(0.3, lambda: fcntl.flock(lock.fileno(), fcntl.LOCK_UN))
+    timer.start()
+    started = time.monotonic()
+    with CampaignStore(path) as store:  # not refused: observers hold it for a moment
+        assert store.integrity_check() == "ok"
+    assert time.monotonic() - started >= 0.25
+    timer.join()
+    lock.close()

@@ -220,8 +220,10 @@ def test_imagenet_reader_on_written_table(tmp_path: Path, c10: NB201Benchmark) -
     root = nb201_dir(tmp_path)
     write_csv(root / "nb201" / "nb201_ImageNet16-120.csv", list(NB201_CSV_COLUMNS),
               table_rows([(30.5, 31.25), (46.5, 47.0), (0.8333, 0.8333)]))
+    # Three rows are a sample, which the folder must declare (else it is refused).
+    (root / "nb201" / "samples.json").write_text('{"nb201_ImageNet16-120.csv": 3}')
     bench = NB201Benchmark("ImageNet16-120", root)
-    assert len(bench) == 3
+    assert len(bench) == 3 and bench.sample
     r = bench.lookup(BEST)
     assert (r.val_accuracy, r.test_accuracy) == (46.5, 47.0)
     assert r.info == {"index": 6111, "string": BEST}

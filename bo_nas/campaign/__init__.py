@@ -30,8 +30,13 @@ _WHERE = {
     "run_simulated": "._simulated",
     "CampaignStore": "._store",
     "StoreError": "._store",
+    "StoreExistsError": "._store",
+    "StoreFormatError": "._store",
     "StoreLockedError": "._store",
+    "StoreNotFoundError": "._store",
+    "StoreSnapshot": "._store",
     "StoreVersionError": "._store",
+    "read_snapshot": "._store",
     "read_store": "._store",
 }
 
@@ -60,8 +65,13 @@ if TYPE_CHECKING:
     from ._store import (
         CampaignStore,
         StoreError,
+        StoreExistsError,
+        StoreFormatError,
         StoreLockedError,
+        StoreNotFoundError,
+        StoreSnapshot,
         StoreVersionError,
+        read_snapshot,
         read_store,
     )
 
@@ -77,7 +87,11 @@ __all__ = [
     "SimulatedExecutor",
     "SimulatedRun",
     "StoreError",
+    "StoreExistsError",
+    "StoreFormatError",
     "StoreLockedError",
+    "StoreNotFoundError",
+    "StoreSnapshot",
     "StoreVersionError",
     "Trial",
     "TrialState",
@@ -86,6 +100,7 @@ __all__ = [
     "incumbent_curve",
     "local_executor",
     "local_gpu_cluster",
+    "read_snapshot",
     "read_store",
     "run_simulated",
     "wait_futures",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import math
 import os
@@ -16,12 +17,12 @@ import numpy as np
 from bo_nas._history import History, Trial, TrialState
 from bo_nas._incumbent import IncumbentKey, incumbent_values
 from bo_nas.encodings import Architecture
-from bo_nas.evaluators import EvaluationError, EvaluationResult, Evaluator
-from bo_nas.spaces import SearchSpace
+from bo_nas.evaluators import EvaluationError, EvaluationResult, Evaluator, InvalidResultError
+from bo_nas.spaces import SearchSpace, distinct_networks
 from bo_nas.strategies import Strategy
 
 from ._executors import ClockedExecutor, InlineExecutor, wait_futures
-from ._store import CampaignStore, StoreError
+from ._store import CampaignStore, StoreError, encode_result, strict_json
 
 logger = logging.getLogger(__name__)
 
@@ -109,6 +110,7 @@ class Campaign:
         if state is not None:
             self._rng.bit_generator.state = state
         strategy.setup(space)
+        strategy.use_scores(evaluator.zero_cost())
         strategy.set_state(self.store.strategy_state)
         self._trials: list[Trial] = list(self.store.trials())
         # Per future in flight: [submission time, completion time or None] (monotonic).
@@ -168,12 +170,23 @@ class Campaign:
         return self.history.best()
 
     def trial(self, number: int) -> Trial:
-        try:
-            return self._trials[number]
-        except IndexError:
+        """The trial numbered ``number`` (0 to ``len(history) - 1``).
+
+        Raises:
+            ValueError: for anything but an integer in that range.
+        """
+        if isinstance(number, bool) or not isinstance(number, (int, np.integer)):
             raise ValueError(
-                f"no trial number {number} (campaign has {len(self._trials)})"
-            ) from None
+                f"trial: expected a Trial or a trial number, got {type(number).__name__} "
+                f"{number!r}"
+            )
+        if not 0 <= number < len(self._trials):
+            raise ValueError(
+                f"no trial number {number} (this campaign has trials 0 to "
+                f"{len(self._trials) - 1})" if self._trials else
+                f"no trial number {number} (this campaign has no trials yet)"
+            )
+        return self._trials[int(number)]
 
     # --- ask / tell ---------------------------------------------------------------------
 
@@ -221,26 +234,68 @@ class Campaign:
             logger.debug("proposed trial %d: %r", t.number, t.arch)
         return new
 
-    def tell(self, trial: Trial | int, outcome: EvaluationResult | BaseException | str) -> Trial:
-        """Record the outcome of a pending trial: a result, or an exception/message (failure).
+    def tell(
+        self, trial: Trial | int, outcome: EvaluationResult | BaseException | str
+    ) -> Trial:
+        """Record the outcome of a pending trial: a result, or a failure (an exception or
+        a message).
 
-        A result with a non-finite accuracy is recorded as a failure.
+        What is kept in memory is exactly what the store holds: the result as strict
+        JSON reads it back (tuples in ``info`` become lists, numpy numbers plain ones).
+        A call that cannot be stored so raises and changes nothing, in memory or in the
+        store; the trial stays pending.
+
+        Args:
+            trial: The pending trial, or its number.
+            outcome: An `EvaluationResult`; or an exception or a message (text), which
+                record the trial as failed.
+
+        Raises:
+            ValueError: ``trial`` is not a trial of this campaign, or not pending;
+                ``outcome`` is of another type (a bare accuracy is not a result: wrap it
+                as ``EvaluationResult(val_accuracy=...)``); or the result holds what
+                strict JSON cannot store exactly (`InvalidResultError`: a NaN or
+                infinite cost or info value, a non-string key, an object).
+            StoreError: the store refused the write (closed, read-only, full disk).
         """
-        number = trial.number if isinstance(trial, Trial) else int(trial)
-        current = self.trial(number)
+        if isinstance(trial, Trial):
+            current = self.trial(trial.number)
+            if current.arch.key != trial.arch.key:
+                raise ValueError(
+                    f"trial {trial.number}: that Trial is not this campaign's (its "
+                    f"architecture differs from trial {trial.number}'s here)"
+                )
+        else:
+            current = self.trial(trial)
+        number = current.number
         if current.state is not TrialState.PENDING:
             raise ValueError(f"trial {number} is already {current.state.value}")
         if isinstance(outcome, EvaluationResult):
-            self.store.record_result(number, outcome)
-            new = Trial(number, current.arch, TrialState.COMPLETE, outcome, None, current.attempts)
-            logger.info("trial %d: val %.3f%%", number, outcome.val_accuracy)
-        else:
+            text = encode_result(outcome)  # InvalidResultError before anything changes
+            stored = EvaluationResult.from_dict(json.loads(text))
+            if not self.store.record_result(number, text):
+                raise StoreError(f"store {self.store.path}: trial {number} is not pending there")
+            new = Trial(number, current.arch, TrialState.COMPLETE, stored, None, current.attempts)
+            logger.info("trial %d: val %.3f%%", number, stored.val_accuracy)
+        elif isinstance(outcome, (str, BaseException)):
             message = (
                 outcome if isinstance(outcome, str) else f"{type(outcome).__name__}: {outcome}"
             )
-            self.store.record_failure(number, message)
+            strict_json(message, "failure message")
+            if not self.store.record_failure(number, message):
+                raise StoreError(f"store {self.store.path}: trial {number} is not pending there")
             new = Trial(number, current.arch, TrialState.FAILED, None, message, current.attempts)
             logger.warning("trial %d failed: %s", number, message)
+        else:
+            hint = (
+                f"; for an accuracy, pass EvaluationResult(val_accuracy={outcome!r})"
+                if isinstance(outcome, (int, float)) and not isinstance(outcome, bool)
+                else ""
+            )
+            raise ValueError(
+                f"outcome: expected an EvaluationResult, an exception or a failure message, "
+                f"got {type(outcome).__name__} {outcome!r:.60}{hint}"
+            )
         self._trials[number] = new
         self.strategy.after_trial(self.history, number)
         return new
@@ -298,6 +353,7 @@ class Campaign:
             or not math.isfinite(timeout)
         ):
             raise ValueError(f"timeout: expected a number of seconds > 0, got {timeout!r}")
+        budget = self._bounded(budget)
         pool = executor or InlineExecutor()
         in_flight: dict[Future[dict[str, Any]], int] = {}
         try:
@@ -321,6 +377,17 @@ class Campaign:
                 fut.cancel()
             self._clock.clear()
         return self.history
+
+    def _bounded(self, budget: int) -> int:
+        """``budget``, clamped to the distinct networks of the space (with a warning)."""
+        size = distinct_networks(self.space)
+        if size is not None and budget > size:
+            logger.warning(
+                "budget %s is more than the %s distinct networks of the %s space; "
+                "clamped to %s", f"{budget:,}", f"{size:,}", self.space.name, f"{size:,}",
+            )
+            return size
+        return budget
 
     def _wait(
         self,
@@ -421,7 +488,10 @@ class Campaign:
             except (EvaluationError, KeyError, TypeError) as exc:
                 outcome = {"ok": False, "error": f"invalid result: {exc}"}
             else:
-                return self.tell(number, result)
+                try:
+                    return self.tell(number, result)
+                except InvalidResultError as exc:  # strict JSON cannot store it
+                    outcome = {"ok": False, "error": f"invalid result: {exc}"}
         attempts = self._trials[number].attempts
         if attempts <= self.max_retries:
             logger.warning(

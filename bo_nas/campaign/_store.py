@@ -9,15 +9,23 @@ Contract:
   the same next proposals it would have made without the interruption.
 * Every result or failure is committed as soon as it is known; a trial changes state
   at most once from ``pending`` to ``complete`` or ``failed`` and never back.
-* Architectures and results are stored as JSON, never pickle.
-* One process at a time: opening a store takes an exclusive lock on a side file
+* Architectures and results are stored as strict JSON (no NaN, no infinities, string
+  keys only), never pickle; a value that strict JSON cannot hold exactly is refused
+  before anything is written.
+* One writer at a time: opening a store takes an exclusive lock on a side file
   (``<store>.lock``), released by the OS when the process dies.
+* Observers (`read_store`) never need the writer and never write the store. A store
+  in any state a crash can leave (a hot rollback journal included) is read as its last
+  committed state: when a journal needs rolling back and no campaign holds the store,
+  the observer holds a shared lock on the side file (so no writer starts meanwhile)
+  and reads a private rolled-back copy. A writer that finds only observers on the lock
+  waits for them (they hold it for milliseconds).
 * A new store is built under a side name (``<store>.creating``) and renamed into place
   once its schema and configuration are committed, so a process killed while creating
   leaves either no store or a complete one, never an empty file that blocks the path.
 * A store that cannot be written (read-only file or folder, full disk) raises
-  `StoreError` naming the cause; the failed write is rolled back and the trials
-  already committed stay intact.
+  `StoreError` naming the cause, with ``cannot_write`` set; the failed write is rolled
+  back and the trials already committed stay intact.
 """
 
 from __future__ import annotations
@@ -25,16 +33,22 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import json
+import math
+import numbers
 import os
+import shutil
 import sqlite3
+import tempfile
 import time
-from collections.abc import Iterator, Sequence
+import urllib.parse
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from bo_nas._history import History, Trial, TrialState
 from bo_nas.encodings import Architecture, BoNasError
-from bo_nas.evaluators import EvaluationResult
+from bo_nas.evaluators import EvaluationResult, InvalidResultError
 
 SCHEMA_VERSION = 1
 
@@ -56,9 +70,23 @@ CREATE TABLE IF NOT EXISTS trials (
 );
 """
 
+#: Seconds a writer waits for observers that hold the side file's shared lock.
+_READER_WAIT = 10.0
+
 
 class StoreError(BoNasError, RuntimeError):
-    """The store cannot be read or written (locked, read-only, full disk, corrupt)."""
+    """The store cannot be read or written (locked, read-only, full disk, corrupt).
+
+    Attributes:
+        cannot_write: The store (or its folder, or the disk) refused a write: read-only,
+            full, or an I/O error. Fix that and resume; nothing committed is lost.
+    """
+
+    cannot_write: bool = False
+
+    def __init__(self, message: str, *, cannot_write: bool = False) -> None:
+        super().__init__(message)
+        self.cannot_write = cannot_write
 
 
 class StoreLockedError(StoreError):
@@ -69,9 +97,35 @@ class StoreVersionError(StoreError):
     """The store was written with another schema version."""
 
 
+class StoreNotFoundError(StoreError, FileNotFoundError):
+    """No store at the path given."""
+
+    def __init__(self, message: str) -> None:
+        StoreError.__init__(self, message)
+
+
+class StoreExistsError(StoreError, FileExistsError):
+    """A new store was asked for at a path that already holds one."""
+
+    def __init__(self, message: str) -> None:
+        StoreError.__init__(self, message)
+
+
+class StoreFormatError(StoreError, ValueError):
+    """The file is not a bo-nas campaign store (another file, empty, cut short, damaged)."""
+
+
+_WRITE_ERRORS = ("SQLITE_FULL", "SQLITE_READONLY", "SQLITE_IOERR", "SQLITE_CANTOPEN",
+                 "SQLITE_PERM")
+
+
+def _errorname(exc: sqlite3.Error) -> str:
+    return getattr(exc, "sqlite_errorname", "") or ""
+
+
 def _cause(exc: sqlite3.Error) -> str:
     """The driver's message plus, for the failures users can fix, what to do."""
-    name = getattr(exc, "sqlite_errorname", "") or ""
+    name = _errorname(exc)
     if name.startswith("SQLITE_FULL"):
         hint = "the disk (or the database's size limit) is full; free space, then resume"
     elif name.startswith("SQLITE_READONLY"):
@@ -88,6 +142,93 @@ def _cause(exc: sqlite3.Error) -> str:
     return f"{exc}: {hint}"
 
 
+def _translate(exc: sqlite3.Error, path: Path, doing: str = "") -> StoreError:
+    """The `StoreError` for a driver error on the store at ``path``."""
+    name = _errorname(exc)
+    text = str(exc)
+    if name.startswith(("SQLITE_NOTADB", "SQLITE_CORRUPT")) or any(
+        m in text for m in ("file is not a database", "malformed", "no such table")
+    ):
+        what = "damaged or cut short" if "malformed" in text or "CORRUPT" in name else (
+            "not a bo-nas campaign store"
+        )
+        return StoreFormatError(f"store {path}: {what} ({text})")
+    if name.startswith("SQLITE_BUSY") or "database is locked" in text:
+        return StoreLockedError(
+            f"store {path} is in use by another process that kept it locked too long "
+            f"({text}); wait for it, then retry"
+        )
+    message = f"store {path}: {doing} ({_cause(exc)})" if doing else f"store {path}: {_cause(exc)}"
+    return StoreError(message, cannot_write=name.startswith(_WRITE_ERRORS))
+
+
+# --- strict JSON ------------------------------------------------------------------------
+
+
+def strict_json(value: Any, where: str) -> Any:
+    """``value`` as strict JSON data (lists for tuples, ``int``/``float`` for numpy
+    scalars), or `InvalidResultError` naming the first part that JSON cannot hold
+    exactly: a NaN or infinity, a key that is not a string, an object of another type.
+
+    Args:
+        value: The data.
+        where: Its name in messages, e.g. ``"info"``.
+    """
+    if value is None or isinstance(value, (bool, str)):
+        if isinstance(value, str):
+            try:
+                value.encode("utf-8")
+            except UnicodeEncodeError:
+                raise InvalidResultError(
+                    f"{where}: text with a lone surrogate cannot be stored ({value!r})"
+                ) from None
+        return value
+    if isinstance(value, numbers.Integral):
+        return int(value)
+    if isinstance(value, numbers.Real):
+        f = float(value)
+        if not math.isfinite(f):
+            raise InvalidResultError(
+                f"{where} is {f!r}: stored values must be finite numbers (leave out what "
+                "is unknown, or store null)"
+            )
+        return f
+    if isinstance(value, Mapping):
+        out: dict[str, Any] = {}
+        for k, v in value.items():
+            if not isinstance(k, str):
+                raise InvalidResultError(
+                    f"{where}: key {k!r} is a {type(k).__name__}; stored keys must be strings"
+                )
+            out[strict_json(k, f"{where} key")] = strict_json(v, f"{where}[{k!r}]")
+        return out
+    if isinstance(value, (list, tuple)):
+        return [strict_json(v, f"{where}[{i}]") for i, v in enumerate(value)]
+    raise InvalidResultError(
+        f"{where} is a {type(value).__name__} ({value!r:.60}), which JSON cannot store; "
+        "use numbers, strings, booleans, None, lists and string-keyed dicts"
+    )
+
+
+def encode_result(result: EvaluationResult) -> str:
+    """The stored text of ``result``; `InvalidResultError` if strict JSON cannot hold it."""
+    data = result.to_dict()
+    out = {
+        "val_accuracy": strict_json(data["val_accuracy"], "val_accuracy"),
+        "test_accuracy": strict_json(data["test_accuracy"], "test_accuracy"),
+        "costs": strict_json(data["costs"], "costs"),
+        "info": strict_json(data["info"], "info"),
+    }
+    return json.dumps(out, allow_nan=False)
+
+
+def _dumps(value: Any, where: str) -> str:
+    return json.dumps(strict_json(value, where), allow_nan=False)
+
+
+# --- the store --------------------------------------------------------------------------
+
+
 class CampaignStore:
     """A campaign's persistent state in SQLite (see the module docstring for the contract).
 
@@ -99,20 +240,23 @@ class CampaignStore:
     Raises:
         StoreLockedError: another live process holds the store.
         StoreVersionError: the file uses another schema version.
-        StoreError: the file is not a bo-nas store, cannot be created, or is read-only.
+        StoreNotFoundError: no file at ``path`` (opening an existing store).
+        StoreExistsError: a file is already at ``path`` (creating a store).
+        StoreFormatError: the file is not a bo-nas store (empty, cut short, another file).
+        StoreError: the file cannot be created or is read-only (``cannot_write``).
     """
 
     def __init__(self, path: str | os.PathLike[str], config: dict[str, Any] | None = None) -> None:
-        self.path = Path(path)
         self._memory = str(path) == ":memory:"
+        self.path = Path(path) if self._memory else Path(path).absolute()
         self._conn: sqlite3.Connection | None = None
         self._lock_file: Any = None
         exists = self.path.exists() and not self._memory
         if config is None and (not exists or self._memory):
-            raise StoreError(f"store {self.path}: no such file")
+            raise StoreNotFoundError(_missing_message(self.path))
         self._check_exists(config, exists)
         if exists:
-            self._check_writable()
+            self._check_file()
         if not self._memory:
             self._lock_file = self._acquire_lock()
         try:
@@ -132,30 +276,34 @@ class CampaignStore:
             self._check_version()
         except sqlite3.Error as exc:
             self.close()
-            raise StoreError(f"store {self.path}: {_cause(exc)}") from exc
+            raise _translate(exc, self.path) from exc
         except BaseException:
             self.close()
             raise
 
     def _check_exists(self, config: dict[str, Any] | None, exists: bool) -> None:
         if config is not None and exists:
-            raise StoreError(
+            raise StoreExistsError(
                 f"store {self.path}: already exists; resume it (Campaign.resume / "
                 "`bo-nas resume`) or choose another path"
             )
 
-    def _check_writable(self) -> None:
+    def _check_file(self) -> None:
+        if self.path.is_dir():
+            raise StoreFormatError(f"store {self.path} is a folder, not a campaign store")
         # Fail when opening rather than after the first evaluation: SQLite would open a
         # read-only file silently and refuse only the first write.
         if not os.access(self.path, os.W_OK):
             raise StoreError(
                 f"store {self.path} is read-only; make it writable to resume it (read it "
-                "without writing with `read_store` / `bo-nas status`)"
+                "without writing with `read_store` / `bo-nas status`)",
+                cannot_write=True,
             )
         if not os.access(self.path.parent, os.W_OK | os.X_OK):
             raise StoreError(
                 f"store {self.path}: its folder {self.path.parent} is read-only, and SQLite "
-                "needs to create its journal there to write safely; make the folder writable"
+                "needs to create its journal there to write safely; make the folder writable",
+                cannot_write=True,
             )
 
     @staticmethod
@@ -196,20 +344,36 @@ class CampaignStore:
                 os.close(fd)
         except OSError as exc:
             tmp.unlink(missing_ok=True)
-            raise StoreError(f"store {self.path}: cannot be created ({exc})") from exc
+            raise StoreError(f"store {self.path}: cannot be created ({exc})",
+                             cannot_write=True) from exc
 
     # --- lifecycle ----------------------------------------------------------------------
 
     def _acquire_lock(self) -> Any:
-        lock_path = self.path.with_name(self.path.name + ".lock")
+        lock_path = _lock_path(self.path)
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             f = open(lock_path, "a+")  # noqa: SIM115 - held open for the store's lifetime
         except OSError as exc:
-            raise StoreError(f"store {self.path}: cannot create lock file ({exc})") from exc
-        try:
-            fcntl.flock(f.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
+            raise StoreError(f"store {self.path}: cannot create lock file ({exc})",
+                             cannot_write=True) from exc
+        deadline = time.monotonic() + _READER_WAIT
+        while True:
+            try:
+                fcntl.flock(f.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except OSError:
+                pass
+            # Held. By observers only (shared locks), or by a campaign (exclusive)?
+            try:
+                fcntl.flock(f.fileno(), fcntl.LOCK_SH | fcntl.LOCK_NB)
+                readers_only = True
+                fcntl.flock(f.fileno(), fcntl.LOCK_UN)
+            except OSError:
+                readers_only = False
+            if readers_only and time.monotonic() < deadline:
+                time.sleep(0.01)
+                continue
             f.seek(0)
             owner = f.read().strip() or "another process"
             f.close()
@@ -227,7 +391,7 @@ class CampaignStore:
         conn = getattr(self, "_conn", None)
         if conn is not None:
             conn.close()
-            self._conn = None  # type: ignore[assignment]
+            self._conn = None
         lock = getattr(self, "_lock_file", None)
         if lock is not None:
             with contextlib.suppress(OSError):
@@ -241,25 +405,34 @@ class CampaignStore:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
+    @property
+    def closed(self) -> bool:
+        return self._conn is None
+
+    def _connection(self) -> sqlite3.Connection:
+        if self._conn is None:
+            raise StoreError(f"store {self.path} is closed")
+        return self._conn
+
     @contextlib.contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
         """Commit everything done inside, or nothing; driver errors become `StoreError`."""
-        if self._conn is None:
-            raise StoreError(f"store {self.path} is closed")
-        c = self._conn
+        c = self._connection()
         try:
             c.execute("BEGIN IMMEDIATE")
         except sqlite3.Error as exc:
-            raise StoreError(f"store {self.path}: cannot start a write ({_cause(exc)})") from exc
+            raise _translate(exc, self.path, "cannot start a write") from exc
         try:
             yield c
             c.execute("COMMIT")
         except sqlite3.Error as exc:
             with contextlib.suppress(sqlite3.Error):
                 c.execute("ROLLBACK")
-            raise StoreError(
-                f"store {self.path}: write failed, nothing was changed ({_cause(exc)})"
-            ) from exc
+            err = _translate(exc, self.path)
+            msg = f"store {self.path}: write failed, nothing was changed ({_cause(exc)})"
+            if isinstance(err, (StoreFormatError, StoreLockedError)):
+                raise type(err)(msg) from exc
+            raise StoreError(msg, cannot_write=err.cannot_write) from exc
         except BaseException:
             with contextlib.suppress(sqlite3.Error):
                 c.execute("ROLLBACK")
@@ -272,26 +445,42 @@ class CampaignStore:
         c.execute(
             "INSERT INTO meta (key, value) VALUES (?, ?) "
             "ON CONFLICT(key) DO UPDATE SET value = excluded.value",
-            (key, json.dumps(value)),
+            (key, _dumps(value, key)),
         )
+
+    def set_meta(self, key: str, value: Any) -> None:
+        """Store ``value`` (strict JSON) under ``key`` in its own transaction."""
+        text = _dumps(value, key)
+        with self.transaction() as c:
+            c.execute(
+                "INSERT INTO meta (key, value) VALUES (?, ?) "
+                "ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+                (key, text),
+            )
+
+    def get_meta(self, key: str) -> Any:
+        """The value stored under ``key``, ``None`` if there is none."""
+        return self._get_meta(key)
 
     def _get_meta(self, key: str) -> Any:
         try:
-            row = self._conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+            row = self._connection().execute(
+                "SELECT value FROM meta WHERE key = ?", (key,)
+            ).fetchone()
         except sqlite3.Error as exc:
-            raise StoreError(f"store {self.path}: not a bo-nas campaign store ({exc})") from exc
-        return None if row is None else json.loads(row[0])
+            raise _translate(exc, self.path) from exc
+        if row is None:
+            return None
+        try:
+            return json.loads(row[0])
+        except ValueError as exc:
+            raise StoreFormatError(f"store {self.path}: damaged {key!r} entry ({exc})") from None
 
     def _check_version(self) -> None:
         version = self._get_meta("schema_version")
         if version is None:
-            raise StoreError(f"store {self.path}: not a bo-nas campaign store")
-        if version != SCHEMA_VERSION:
-            raise StoreVersionError(
-                f"store {self.path} has schema version {version}; this bo-nas reads version "
-                f"{SCHEMA_VERSION}. Open it with the bo-nas release that wrote it, or "
-                "`bo-nas export` it there and start a new campaign"
-            )
+            raise StoreFormatError(f"store {self.path}: not a bo-nas campaign store")
+        _check_version(self.path, version)
 
     @property
     def config(self) -> dict[str, Any]:
@@ -316,23 +505,29 @@ class CampaignStore:
     ) -> list[int]:
         """Insert pending trials and the states that follow them, atomically."""
         now = time.time()
+        rng_text = _dumps(rng_state, "rng_state")
+        strategy_text = _dumps(strategy_state, "strategy_state")
         with self.transaction() as c:
             (start,) = c.execute("SELECT COALESCE(MAX(number) + 1, 0) FROM trials").fetchone()
-            numbers = list(range(start, start + len(archs)))
+            numbers_ = list(range(start, start + len(archs)))
             try:
                 c.executemany(
                     "INSERT INTO trials (number, arch_key, arch, state, proposed_at) "
                     "VALUES (?, ?, ?, 'pending', ?)",
-                    [(n, a.key, a.to_json(), now) for n, a in zip(numbers, archs)],
+                    [(n, a.key, a.to_json(), now) for n, a in zip(numbers_, archs)],
                 )
             except sqlite3.IntegrityError as exc:
                 raise StoreError(
                     f"store {self.path}: a proposal repeats an architecture already in the "
                     f"campaign ({exc})"
                 ) from exc
-            self._set_meta(c, "rng_state", rng_state)
-            self._set_meta(c, "strategy_state", strategy_state)
-        return numbers
+            for key, text in (("rng_state", rng_text), ("strategy_state", strategy_text)):
+                c.execute(
+                    "INSERT INTO meta (key, value) VALUES (?, ?) "
+                    "ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+                    (key, text),
+                )
+        return numbers_
 
     def mark_started(self, number: int) -> int:
         """Count one more evaluation attempt; returns the attempt count."""
@@ -355,24 +550,67 @@ class CampaignStore:
             )
             return cur.rowcount == 1
 
-    def record_result(self, number: int, result: EvaluationResult) -> bool:
-        """Mark a pending trial complete; ``False`` if it was not pending."""
-        return self._finish(number, "complete", json.dumps(result.to_dict()), None)
+    def record_result(self, number: int, result: EvaluationResult | str) -> bool:
+        """Mark a pending trial complete; ``False`` if it was not pending.
+
+        ``result`` may be given already encoded (`encode_result`).
+
+        Raises:
+            InvalidResultError: strict JSON cannot hold the result (nothing is written).
+        """
+        text = result if isinstance(result, str) else encode_result(result)
+        return self._finish(number, "complete", text, None)
 
     def record_failure(self, number: int, error: str) -> bool:
         """Mark a pending trial failed with its reason; ``False`` if it was not pending."""
+        strict_json(error, "failure message")
         return self._finish(number, "failed", None, error)
 
     def trials(self) -> History:
         """All trials in proposal order."""
         try:
-            rows = self._conn.execute(
+            rows = self._connection().execute(
                 "SELECT number, arch, state, result, error, attempts FROM trials ORDER BY number"
             ).fetchall()
         except sqlite3.Error as exc:
-            raise StoreError(f"store {self.path}: cannot read trials ({exc})") from exc
-        out = []
-        for number, arch, state, result, error, attempts in rows:
+            raise _translate(exc, self.path, "cannot read trials") from exc
+        return _history(self.path, rows)
+
+    def integrity_check(self) -> str:
+        """SQLite's ``PRAGMA integrity_check`` verdict (``"ok"`` when sound)."""
+        try:
+            return str(self._connection().execute("PRAGMA integrity_check").fetchone()[0])
+        except sqlite3.Error as exc:
+            raise _translate(exc, self.path) from exc
+
+
+def _lock_path(path: Path) -> Path:
+    return path.with_name(path.name + ".lock")
+
+
+def _missing_message(path: Path) -> str:
+    creating = path.with_name(path.name + ".creating")
+    if creating.exists():
+        return (
+            f"store {path}: no such file (a campaign was being created there and stopped "
+            "before its first commit; start it again)"
+        )
+    return f"store {path}: no such file"
+
+
+def _check_version(path: Path, version: Any) -> None:
+    if version != SCHEMA_VERSION:
+        raise StoreVersionError(
+            f"store {path} has schema version {version}; this bo-nas reads version "
+            f"{SCHEMA_VERSION}. Open it with the bo-nas release that wrote it, or "
+            "`bo-nas export` it there and start a new campaign"
+        )
+
+
+def _history(path: Path, rows: Sequence[tuple[Any, ...]]) -> History:
+    out = []
+    for number, arch, state, result, error, attempts in rows:
+        try:
             out.append(
                 Trial(
                     number=number,
@@ -383,51 +621,170 @@ class CampaignStore:
                     attempts=attempts,
                 )
             )
-        return History(out)
+        except (ValueError, TypeError, KeyError) as exc:
+            raise StoreFormatError(f"store {path}: trial {number} is damaged ({exc})") from None
+    return History(out)
 
-    def integrity_check(self) -> str:
-        """SQLite's ``PRAGMA integrity_check`` verdict (``"ok"`` when sound)."""
-        if self._conn is None:
-            raise StoreError(f"store {self.path} is closed")
+
+# --- observers --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class StoreSnapshot:
+    """What an observer reads from a store, all from one committed state.
+
+    Attributes:
+        path: The store.
+        config: The campaign configuration.
+        history: Every trial in proposal order.
+        meta: The other entries of the store's ``meta`` table (e.g. ``cli_run``).
+    """
+
+    path: Path
+    config: dict[str, Any]
+    history: History
+    meta: dict[str, Any] = field(default_factory=dict)
+
+
+def _read_connection(conn: sqlite3.Connection, path: Path) -> StoreSnapshot:
+    conn.execute("BEGIN")  # one snapshot: a writer's commit between queries is not seen
+    try:
+        meta_rows = conn.execute("SELECT key, value FROM meta").fetchall()
+        rows = conn.execute(
+            "SELECT number, arch, state, result, error, attempts FROM trials ORDER BY number"
+        ).fetchall()
+    finally:
+        with contextlib.suppress(sqlite3.Error):
+            conn.execute("COMMIT")
+    meta: dict[str, Any] = {}
+    for key, value in meta_rows:
         try:
-            return str(self._conn.execute("PRAGMA integrity_check").fetchone()[0])
+            meta[key] = json.loads(value)
+        except (ValueError, TypeError):
+            raise StoreFormatError(f"store {path}: damaged {key!r} entry") from None
+    if "schema_version" not in meta:
+        raise StoreFormatError(f"store {path}: not a bo-nas campaign store")
+    _check_version(path, meta.pop("schema_version"))
+    config = meta.pop("config", None)
+    if not isinstance(config, dict):
+        raise StoreFormatError(f"store {path}: not a bo-nas campaign store (no configuration)")
+    return StoreSnapshot(path, config, _history(path, rows), meta)
+
+
+def _uri(path: Path, **params: str) -> str:
+    query = "&".join(f"{k}={v}" for k, v in params.items())
+    return f"file:{urllib.parse.quote(str(path))}?{query}"
+
+
+def _needs_rollback(exc: sqlite3.Error, path: Path) -> bool:
+    """Whether ``exc`` is SQLite refusing a read-only open because a journal is hot."""
+    journal = path.with_name(path.name + "-journal")
+    name = _errorname(exc)
+    return journal.exists() and (
+        name.startswith("SQLITE_READONLY") or "readonly database" in str(exc)
+    )
+
+
+@contextlib.contextmanager
+def _observer_lock(path: Path) -> Iterator[bool]:
+    """Hold the side file's shared lock; yields whether no campaign holds the store."""
+    lock = _lock_path(path)
+    f = None
+    for mode in ("r", "a+"):
+        try:
+            f = open(lock, mode)  # noqa: SIM115 - closed below
+            break
+        except OSError:
+            continue
+    if f is None:
+        # No side file and no way to make one (read-only folder): no campaign can hold
+        # the store either, since a writer needs that file.
+        yield True
+        return
+    try:
+        try:
+            fcntl.flock(f.fileno(), fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except OSError:
+            yield False
+            return
+        try:
+            yield True
+        finally:
+            with contextlib.suppress(OSError):
+                fcntl.flock(f.fileno(), fcntl.LOCK_UN)
+    finally:
+        f.close()
+
+
+def _read_rolled_back_copy(path: Path) -> StoreSnapshot:
+    """Read a private copy of the store and its journal, which SQLite rolls back."""
+    journal = path.with_name(path.name + "-journal")
+    with tempfile.TemporaryDirectory(prefix="bo-nas-read-") as tmp:
+        copy = Path(tmp) / "store.sqlite"
+        shutil.copyfile(path, copy)
+        with contextlib.suppress(FileNotFoundError):  # committed meanwhile: nothing to undo
+            shutil.copyfile(journal, copy.with_name(copy.name + "-journal"))
+        conn = sqlite3.connect(str(copy), isolation_level=None, timeout=30.0)
+        try:
+            return _read_connection(conn, path)
+        finally:
+            conn.close()
+
+
+def read_snapshot(path: str | os.PathLike[str], *, timeout: float = 30.0) -> StoreSnapshot:
+    """Configuration, trials and meta entries of a store, without writing it or taking
+    the campaign's lock: for observers (``bo-nas status``, ``export``, notebooks), while
+    a campaign runs or after it crashed.
+
+    The store is read as its last committed state, whatever a crash left (a hot journal,
+    pending trials, a stale lock file); a live writer is waited for, never raced.
+
+    Raises:
+        StoreNotFoundError: no file at ``path``.
+        StoreFormatError: the file is not a bo-nas store (empty, cut short, another file).
+        StoreVersionError: the file uses another schema version.
+    """
+    p = Path(path).absolute()
+    if not p.exists():
+        raise StoreNotFoundError(_missing_message(p))
+    if p.is_dir():
+        raise StoreFormatError(f"store {p} is a folder, not a campaign store")
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            conn = sqlite3.connect(_uri(p, mode="ro"), uri=True, isolation_level=None,
+                                   timeout=timeout)
+            try:
+                return _read_connection(conn, p)
+            finally:
+                conn.close()
         except sqlite3.Error as exc:
-            raise StoreError(f"store {self.path}: {_cause(exc)}") from exc
+            if not _needs_rollback(exc, p):
+                raise _translate(exc, p, "cannot be read") from exc
+            # A crash left a journal to roll back. If no campaign holds the store, read
+            # it rolled back in a private copy (the store itself is left as it is, for
+            # the next writer to roll back); if one does, it is rolling back or
+            # committing right now: read again in a moment.
+            with _observer_lock(p) as free:
+                if free:
+                    try:
+                        return _read_rolled_back_copy(p)
+                    except sqlite3.Error as exc2:
+                        raise _translate(exc2, p, "cannot be read") from exc2
+                    except OSError as exc2:
+                        raise StoreError(f"store {p}: cannot be read ({exc2})") from exc2
+            if time.monotonic() > deadline:
+                raise StoreLockedError(
+                    f"store {p} is being written by another process; try again"
+                ) from exc
+            time.sleep(0.02)
 
 
 def read_store(path: str | os.PathLike[str]) -> tuple[dict[str, Any], History]:
     """Configuration and trials of a store, read-only and without taking its lock.
 
-    For observers (``bo-nas status``, ``export``, notebooks) while a campaign runs.
+    For observers (``bo-nas status``, ``export``, notebooks) while a campaign runs, or
+    after it crashed (see `read_snapshot`).
     """
-    p = Path(path)
-    if not p.exists():
-        raise StoreError(f"store {p}: no such file")
-    try:
-        conn = sqlite3.connect(f"file:{p}?mode=ro", uri=True, timeout=30.0)
-    except sqlite3.Error as exc:
-        raise StoreError(f"store {p}: {exc}") from exc
-    try:
-        row = conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
-        if row is None:
-            raise StoreError(f"store {p}: not a bo-nas campaign store")
-        if json.loads(row[0]) != SCHEMA_VERSION:
-            raise StoreVersionError(
-                f"store {p} has schema version {json.loads(row[0])}; this bo-nas reads "
-                f"version {SCHEMA_VERSION}"
-            )
-        config_row = conn.execute("SELECT value FROM meta WHERE key = 'config'").fetchone()
-        config = json.loads(config_row[0])
-        rows = conn.execute(
-            "SELECT number, arch, state, result, error, attempts FROM trials ORDER BY number"
-        ).fetchall()
-    except sqlite3.Error as exc:
-        raise StoreError(f"store {p}: not a bo-nas campaign store ({exc})") from exc
-    finally:
-        conn.close()
-    trials = [
-        Trial(n, Architecture.from_json(a), TrialState(s),
-              EvaluationResult.from_dict(json.loads(r)) if r else None, e, k)
-        for n, a, s, r, e, k in rows
-    ]
-    return config, History(trials)
+    snap = read_snapshot(path)
+    return snap.config, snap.history

@@ -1,4 +1,8 @@
-"""``bo-nas status``, ``export`` and ``plot``: read a store without disturbing its campaign."""
+"""``bo-nas status``, ``export`` and ``plot``: read a store without disturbing its campaign.
+
+They read through `read_snapshot`: never a write, never the campaign's lock, and any
+state a crash can leave is read as its last committed state.
+"""
 
 from __future__ import annotations
 
@@ -6,18 +10,23 @@ import argparse
 import csv
 import io
 import json
+import math
 import sys
 from pathlib import Path
 from typing import Any
 
 from bo_nas._history import History, Trial
-from bo_nas.campaign import read_store
+from bo_nas.campaign._store import StoreSnapshot, read_snapshot
 
+from . import OutputError
 from ._report import write_figures
 
 
 def _arch_text(config: dict[str, Any], trial: Trial) -> str:
-    if config.get("space", {}).get("name") == "nb201":
+    space = config.get("space", {})
+    if isinstance(space, dict) and space.get("name") == "subset":
+        space = space.get("base", {})
+    if isinstance(space, dict) and space.get("name") == "nb201":
         from bo_nas.spaces import NB201Space
 
         try:
@@ -27,16 +36,24 @@ def _arch_text(config: dict[str, Any], trial: Trial) -> str:
     return trial.arch.to_json()
 
 
+def _budget(snap: StoreSnapshot) -> str:
+    run = snap.meta.get("cli_run")
+    budget = run.get("budget") if isinstance(run, dict) else None
+    return f" of a budget of {budget}" if isinstance(budget, int) else ""
+
+
 def cmd_status(args: argparse.Namespace) -> int:
-    config, history = read_store(args.store)
-    run = config.get("strategy", {}).get("name", "?")
-    n = len(history)
+    snap = read_snapshot(args.store)
+    config, history = snap.config, snap.history
+    strategy = config.get("strategy", {}).get("name", "?")
+    done = len(history.complete) + len(history.failed)
     lines = [
-        f"store: {args.store}",
-        f"strategy: {run}; evaluator: {config.get('evaluator', {}).get('kind', '?')}; "
+        f"store: {snap.path}",
+        f"strategy: {strategy}; evaluator: {config.get('evaluator', {}).get('kind', '?')}; "
         f"seed: {config.get('seed')}",
-        f"trials: {n} proposed, {len(history.complete)} complete, "
-        f"{len(history.pending)} pending, {len(history.failed)} failed",
+        f"trials: {len(history)} proposed, {len(history.complete)} complete, "
+        f"{len(history.pending)} pending, {len(history.failed)} failed "
+        f"({done} finished{_budget(snap)})",
     ]
     best = history.best()
     if best is not None and best.result is not None:
@@ -50,6 +67,17 @@ def cmd_status(args: argparse.Namespace) -> int:
     return 0
 
 
+def _finite(value: Any) -> Any:
+    """``value`` with every NaN or infinity as ``None`` (strict JSON; older stores)."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite(v) for v in value]
+    return value
+
+
 def _rows(config: dict[str, Any], history: History) -> list[dict[str, Any]]:
     rows = []
     for t in history:
@@ -61,18 +89,28 @@ def _rows(config: dict[str, Any], history: History) -> list[dict[str, Any]]:
             "key": t.arch.key,
             "val_accuracy": None if r is None else r.val_accuracy,
             "test_accuracy": None if r is None else r.test_accuracy,
-            "costs": {} if r is None else dict(r.costs),
+            "costs": {} if r is None else _finite(dict(r.costs)),
             "error": t.error,
             "attempts": t.attempts,
         })
     return rows
 
 
+def _write(path: str, text: str) -> None:
+    try:
+        Path(path).write_text(text)
+    except OSError as exc:
+        raise OutputError(f"--output {path}: cannot write ({exc.strerror or exc})") from None
+
+
 def cmd_export(args: argparse.Namespace) -> int:
-    config, history = read_store(args.store)
-    rows = _rows(config, history)
+    snap = read_snapshot(args.store)
+    config = snap.config
+    rows = _rows(config, snap.history)
     if args.format == "json":
-        text = json.dumps({"config": config, "trials": rows}, indent=2) + "\n"
+        # Strict JSON: no NaN or Infinity, which strict readers refuse.
+        text = json.dumps(_finite({"config": config, "trials": rows}), indent=2,
+                          allow_nan=False) + "\n"
     else:
         cost_keys = sorted({k for row in rows for k in row["costs"]})
         buf = io.StringIO()
@@ -85,18 +123,25 @@ def cmd_export(args: argparse.Namespace) -> int:
             w.writerow({**row, **{k: costs.get(k) for k in cost_keys}})
         text = buf.getvalue()
     if args.output:
-        Path(args.output).write_text(text)
+        _write(args.output, text)
     else:
         sys.stdout.write(text)
+        sys.stdout.flush()
     return 0
 
 
 def cmd_plot(args: argparse.Namespace) -> int:
-    store = Path(args.store)
-    _, history = read_store(store)
-    if not history.complete:
-        raise ValueError(f"store {store}: no complete trial to plot yet")
-    out = Path(args.output_dir) if args.output_dir else store.parent
-    for f in write_figures(store, history, out, cost=args.cost):
+    snap = read_snapshot(args.store)
+    if not snap.history.complete:
+        raise ValueError(f"store {snap.path}: no complete trial to plot yet")
+    out = Path(args.output_dir) if args.output_dir else snap.path.parent
+    try:
+        figures = write_figures(snap.path, snap.history, out, cost=args.cost)
+    except OSError as exc:
+        raise OutputError(
+            f"figures in {out}: cannot write ({exc.strerror or exc}); choose a writable "
+            "--output-dir"
+        ) from None
+    for f in figures:
         print(f)
     return 0

@@ -6,7 +6,9 @@ import argparse
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from bo_nas._config import DEVICES, EVALUATORS, SPACES
+from bo_nas._config import SETTINGS, SPACES
+
+from . import EXIT_CODES
 
 _FORMAT = argparse.RawDescriptionHelpFormatter
 
@@ -18,12 +20,20 @@ examples:
   bo-nas run --evaluator table --dataset cifar100 --budget 100
   bo-nas run --dataset cifar10 --data-dir ~/data/cifar-10-batches-py \\
              --device cuda --budget 100 --batch 8
-  bo-nas status bo-nas-runs/run-20261126-101500.sqlite
+  bo-nas status bo-nas-runs/run-20261126-101500-12345.sqlite
   bo-nas bench --dataset cifar10 --budget 150 --trials 20 --methods gp-tw,evolution,random
 
-exit codes: 0 success, 1 unexpected error, 2 bad arguments or input, 3 store in use,
-4 store from another version, 5 missing data, 130 interrupted.
 """
+
+
+def _exit_code_lines() -> str:
+    import textwrap
+
+    lines = ["exit codes:"]
+    for code, meaning in EXIT_CODES:
+        lines += textwrap.wrap(meaning, 84, initial_indent=f"  {code:>3}  ",
+                               subsequent_indent=" " * 7)
+    return "\n".join(lines) + "\n"
 
 _RUN = """\
 Run a campaign: propose architectures, evaluate them, keep everything in a store.
@@ -32,8 +42,11 @@ With no arguments: NB-201 cells trained on scikit-learn's 8x8 digits on the CPU,
 worker per core, a budget that finishes in a few minutes. At the end it prints the best
 architecture and writes its drawing, the search curve and the store under --out.
 
-Settings come from --config (TOML, keys as the long flags, with tables
-[strategy_options] and [train]) and are overridden by flags given on the command line.
+Settings come from --config (a TOML file whose keys are the long flags: budget = 100,
+max-retries = 2, [strategy-options] and [train] tables for the KEY=VALUE flags) and are
+overridden by the flags given. A flag that has no effect with the others is refused; a
+key of the file that has none is reported and ignored. The store records every setting
+under the same names.
 
 examples:
   bo-nas run
@@ -46,15 +59,19 @@ examples:
 _RESUME = """\
 Continue a campaign from its store: pending evaluations are run first, nothing is
 evaluated twice, and the same seed gives the same sequence as an uninterrupted run.
+Works from any directory (the store records absolute paths); if the benchmark tables
+or CIFAR batches moved, give their new folder with --data-dir (it is recorded).
 
 examples:
-  bo-nas resume bo-nas-runs/run-20261126-101500.sqlite
+  bo-nas resume bo-nas-runs/run-20261126-101500-12345.sqlite
   bo-nas resume run.sqlite --budget 200
+  bo-nas resume run.sqlite --data-dir /new/place/of/the/data
 """
 
 _STATUS = """\
-Progress of a campaign (it may be running): evaluations done, pending and failed, the
-best architecture so far, and the latest failures.
+Progress of a campaign (it may be running, or have crashed): evaluations done, pending
+and failed, the best architecture so far, and the latest failures. Observers never write
+the store and never need its campaign.
 
 examples:
   bo-nas status run.sqlite
@@ -132,7 +149,8 @@ def _strategy_names() -> list[str]:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="bo-nas", description=_MAIN, formatter_class=_FORMAT)
+    parser = argparse.ArgumentParser(prog="bo-nas", description=_MAIN + "\n" + _exit_code_lines(),
+                                     formatter_class=_FORMAT)
     parser.add_argument("--version", action="store_true", help="print the version and exit")
     verbosity = argparse.ArgumentParser(add_help=False)
     g = verbosity.add_mutually_exclusive_group()
@@ -148,8 +166,13 @@ def build_parser() -> argparse.ArgumentParser:
     resume = sub.add_parser("resume", parents=[verbosity], help="continue a campaign",
                             description=_RESUME, formatter_class=_FORMAT)
     resume.add_argument("store", help="the campaign's SQLite file")
-    resume.add_argument("--budget", type=int, help="new total budget (default: the stored one)")
-    resume.add_argument("--batch", type=int, help="evaluations in flight (default: stored)")
+    resume.add_argument("--budget", type=int, metavar="N",
+                        help="new total budget (default: the stored one)")
+    resume.add_argument("--batch", type=int, metavar="N",
+                        help="evaluations in flight (default: the stored one)")
+    resume.add_argument("--data-dir", metavar="DIR",
+                        help="the benchmark tables or CIFAR batches, moved since the "
+                             "campaign started (recorded in the store)")
 
     status = sub.add_parser("status", parents=[verbosity], help="progress of a campaign",
                             description=_STATUS, formatter_class=_FORMAT)
@@ -174,31 +197,23 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _run_arguments(run: argparse.ArgumentParser) -> None:
-    strategies = _strategy_names()
+    """``bo-nas run``'s flags, generated from `bo_nas._config.SETTINGS`."""
     run.add_argument("--config", metavar="TOML", help="campaign settings file")
-    run.add_argument("--space", choices=SPACES, help="search space (default nb201)")
-    run.add_argument("--evaluator", choices=EVALUATORS,
-                     help="train each network, or look it up in a table (default train)")
-    run.add_argument("--dataset", help="train: digits|cifar10|cifar100 (default digits); "
-                     "table: cifar10|cifar10-valid|cifar100|ImageNet16-120 (default cifar10)")
-    run.add_argument("--data-dir", help="CIFAR batches folder (train) or benchmark tables "
-                     "folder (table; default $BO_NAS_DATA_DIR)")
-    run.add_argument("--device", choices=DEVICES, help="training device (default auto)")
-    run.add_argument("--budget", type=int, help="evaluations in total (default 24)")
-    run.add_argument("--batch", type=int,
-                     help="evaluations in flight (default: one per GPU, else one per core)")
-    run.add_argument("--async", dest="asynchronous", action="store_const", const=True,
-                     help="propose whenever a worker frees up instead of in batches")
-    run.add_argument("--strategy", choices=strategies, help="search strategy (default gp-tw)")
-    run.add_argument("--acquisition", choices=("logei", "ucb", "ts"),
-                     help="selection rule of gp-tw and gp-hamming: Thompson sampling "
-                          "(default ts), logei or ucb")
-    run.add_argument("--epochs", type=int, help="training epochs per evaluation")
-    run.add_argument("--fidelity", type=int, help="epochs of the tabular numbers (12 or 200)")
-    run.add_argument("--seed", type=int, help="fixes the whole campaign (default 0)")
-    run.add_argument("--max-retries", type=int, help="re-runs of a failed evaluation")
-    run.add_argument("--store", help="SQLite file of the campaign (default: new file in --out)")
-    run.add_argument("--out", help="folder for the store and figures (default bo-nas-runs)")
+    for s in SETTINGS:
+        kwargs: dict[str, Any] = {"dest": s.attr, "help": s.help, "default": None}
+        if s.key == "strategy":
+            kwargs["choices"] = _strategy_names()
+        elif s.choices is not None:
+            kwargs["choices"] = s.choices
+        if s.kind == "int":
+            kwargs["type"] = int
+        if s.kind == "bool":
+            kwargs.update(action="store_const", const=True)
+        elif s.kind == "table":
+            kwargs.update(action="append")
+        if s.metavar is not None and s.kind != "bool":
+            kwargs["metavar"] = s.metavar
+        run.add_argument(s.flag, **kwargs)
 
 
 def _bench_arguments(bench: argparse.ArgumentParser) -> None:

@@ -6,9 +6,12 @@ import math
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from bo_nas.encodings import Architecture, BoNasError
+
+if TYPE_CHECKING:
+    from bo_nas.zero_cost import ScoreSource
 
 
 class EvaluationError(BoNasError, RuntimeError):
@@ -105,6 +108,12 @@ class Evaluator(ABC):
     @abstractmethod
     def to_config(self) -> dict[str, Any]:
         """JSON-compatible description, stored with the campaign."""
+
+    def zero_cost(self) -> ScoreSource | None:
+        """Zero-cost scores of the architectures this evaluator measures (known before
+        any evaluation, `bo_nas.zero_cost`), or ``None`` (the default). `Campaign` hands
+        them to the strategy, which may use them as a prior."""
+        return None
 
     def __call__(self, arch: Architecture) -> EvaluationResult:
         return self.evaluate(arch)

@@ -1,7 +1,8 @@
 """A 500-cell sample of NAS-Bench-101, answered from NASLib's table.
 
-Too small for a search (the space has 423k cells), but enough to measure how well a
-surrogate ranks NB-101 cells.
+A sample by design (the space has 423,624 networks): enough to measure how well a
+surrogate ranks NB-101 cells, and to run small campaigns that search only the sampled
+networks (`NB101Benchmark.search_space`).
 """
 
 from __future__ import annotations
@@ -10,26 +11,35 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from bo_nas.encodings import Architecture, InvalidArchitectureError, decode_nb101_key
-from bo_nas.spaces import NB101Space
+from bo_nas.spaces import NB101Space, SearchSpace, SubsetSpace
+from bo_nas.spaces._subset import NB101_DISTINCT
 
 from ._base import EvaluationError, EvaluationResult
-from ._table import TabularBenchmark, TabularResults, readonly
+from ._table import TabularBenchmark, TabularOptimum, TabularResults, readonly
 from ._tables import (
     BenchmarkTableError,
+    absolute_path,
     cached,
+    check_coverage,
     data_file,
     parse_accuracy,
     parse_number,
     read_json,
     resolve_data_dir,
+    samples_file,
 )
 
+if TYPE_CHECKING:
+    from bo_nas.zero_cost import ScoreSource
+
 _FILE = "nb101_500_cifar10.json"
+#: Entries of NASLib's file: a sample by design, of 292 distinct networks.
+_SAMPLE_ENTRIES = 500
 
 
 @dataclass(frozen=True)
@@ -120,6 +130,7 @@ class _Table:
     params: np.ndarray
     flops: np.ndarray
     n_seeds: tuple[int, ...]
+    sample: bool = True
 
     @property
     def results(self) -> TabularResults:
@@ -134,6 +145,8 @@ class _Table:
 
 def _build_table(path: Path) -> _Table:
     entries = list(_read_nb101(path).values())
+    check_coverage(path, sum(e.n_entries for e in entries), NB101_DISTINCT, "NB-101 cell",
+                   sample=_SAMPLE_ENTRIES)
     return _Table(
         keys=tuple(e.arch.key for e in entries),
         row_of={e.arch.key: i for i, e in enumerate(entries)},
@@ -172,14 +185,15 @@ class NB101Benchmark(TabularBenchmark[_Table]):
 
     def __init__(self, data_dir: str | os.PathLike[str] | None = None) -> None:
         self._root = resolve_data_dir(data_dir)
-        self._data_dir_arg = None if data_dir is None else os.fspath(data_dir)
+        self._data_dir_arg = None if data_dir is None else absolute_path(data_dir)
         self._path = data_file(self._root, "nb101", _FILE,
                                "NASLib's NB-101 sample {nasbench101: {cifar10: {KEY: ...}}}")
         self._load()  # a bad file fails here, not at the first evaluation
 
     def _read_table(self) -> _Table:
         path = self._path
-        return cached("nb101-table", [path], lambda: _build_table(path))
+        files = [path, *(p for p in [samples_file(path.parent)] if p.is_file())]
+        return cached("nb101-table", files, lambda: _build_table(path))
 
     def evaluate(self, arch: Architecture) -> EvaluationResult:
         """The sample's result for a cell (any isomorphic copy of a sampled network).
@@ -200,8 +214,28 @@ class NB101Benchmark(TabularBenchmark[_Table]):
         )
 
     def to_config(self) -> dict[str, Any]:
-        """Settings to rebuild this evaluator; ``data_dir`` only when given explicitly."""
+        """Settings to rebuild this evaluator; ``data_dir`` (absolute) only when given
+        explicitly."""
         return {"kind": self.kind, "data_dir": self._data_dir_arg}
+
+    def search_space(self) -> SearchSpace:
+        """The networks of the sample, as a `SubsetSpace` of `NB101Space`: a campaign on
+        this table proposes only cells it can answer."""
+        return SubsetSpace(NB101Space(), self._load().archs,
+                           label=f"the NB-101 sample in {self._path}")
+
+    @property
+    def optimum(self) -> TabularOptimum:
+        """The sample's best-validation network (first in file order among ties); its
+        ``string`` is the network's `Architecture.key`, ``index`` its row, and
+        ``test_accuracy`` NaN (the sample has no test split)."""
+        t = self._load()
+        row = int(np.argmax(t.val))
+        return TabularOptimum(t.keys[row], row, float(t.val[row]), float("nan"))
+
+    def is_optimum(self, arch: Architecture) -> bool:
+        """Whether ``arch`` is the network of `optimum`."""
+        return isinstance(arch, Architecture) and arch.key == self.optimum.string
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any]) -> NB101Benchmark:
@@ -209,6 +243,13 @@ class NB101Benchmark(TabularBenchmark[_Table]):
         if not isinstance(config, Mapping) or config.get("kind", cls.kind) != cls.kind:
             raise ValueError(f"evaluator config: expected kind {cls.kind!r}, got {config!r}")
         return cls(config.get("data_dir"))
+
+    def zero_cost(self) -> ScoreSource:
+        """Jacobian covariance and SynFlow of the sample's cells (the file has no NASWOT);
+        cells outside the sample score NaN."""
+        from bo_nas.zero_cost import nb101_table_scores
+
+        return nb101_table_scores(self._root)
 
     def __repr__(self) -> str:
         return "NB101Benchmark()"

@@ -25,6 +25,7 @@ from ._nb201_readers import (
     NB201_CSV_COLUMNS,
     NB201_FIDELITY_COLUMNS,
     NB201_HW_COLUMNS,
+    NB201_N_CELLS,
     ZC_COLUMNS,
     load_accuracy_csv,
     ops_of_string,
@@ -33,7 +34,7 @@ from ._nb201_readers import (
     read_trainval_json,
 )
 from ._table import TabularResults, readonly
-from ._tables import BenchmarkTableError, cached, data_file
+from ._tables import BenchmarkTableError, cached, check_coverage, data_file, samples_file
 
 logger = logging.getLogger(__name__)
 
@@ -89,6 +90,7 @@ class Table:
         hw_names: The HW-NAS-Bench metrics read, empty when none were.
         hw: Those metrics, shape `n x len(hw_names)`, NaN where missing.
         source: The accuracy file, for messages.
+        sample: Whether the table is a declared sample (it lacks some cells).
     """
 
     strings: tuple[str, ...]
@@ -101,6 +103,7 @@ class Table:
     hw_names: tuple[str, ...]
     hw: np.ndarray
     source: str
+    sample: bool = False
 
     @property
     def results(self) -> TabularResults:
@@ -131,6 +134,7 @@ def _build_table(root: Path, dataset: str, fidelity: int, hardware: bool | None)
                 f"{json_path}, entry {missing[0]!r}: not in {index_path}, so it has no "
                 "official index"
             )
+        coverage = [(index_path, len(ref["strings"])), (json_path, len(entries))]
         strings = sorted(entries, key=index_of.__getitem__)
         index = [index_of[s] for s in strings]
         val = [entries[s][0] for s in strings]
@@ -141,6 +145,7 @@ def _build_table(root: Path, dataset: str, fidelity: int, hardware: bool | None)
                          f"{list(NB201_CSV_COLUMNS)}")
         table = load_accuracy_csv(path, dataset, spec.n_classes)
         strings, index, val, test = (table[k] for k in ("strings", "index", "val", "test"))
+        coverage = [(path, len(strings))]
         source = str(path)
     val_arr = np.asarray(val, dtype=float)
     if fidelity == 12:
@@ -150,7 +155,10 @@ def _build_table(root: Path, dataset: str, fidelity: int, hardware: bool | None)
         fid = cached("nb201-fidelity", [fpath], lambda: read_fidelity_csv(fpath))
         absent = [s for s in strings if s not in fid]
         if absent:
-            raise BenchmarkTableError(f"{fpath}: no row for architecture {absent[0]!r}")
+            raise BenchmarkTableError(
+                f"{fpath}: no row for architecture {absent[0]!r} ({len(fid):,} rows; "
+                f"expected one for each of the {len(strings):,} cells of {source})"
+            )
         val_arr = np.array([fid[s][column] for s in strings])
     zc_path = data_file(root, nb, ZC_FILE, "params and FLOPs of NB-201 cells on CIFAR-10 "
                         f"(columns {list(ZC_COLUMNS)})")
@@ -165,10 +173,20 @@ def _build_table(root: Path, dataset: str, fidelity: int, hardware: bool | None)
                             f"{list(NB201_HW_COLUMNS)}")
         rows = cached("nb201-hw", [hw_path], lambda: read_hw(hw_path))
         hw_names = NB201_HW_COLUMNS[1:]
-        nan_row = np.full(len(hw_names), np.nan)
-        hw = np.array([rows.get(s, nan_row) for s in strings]).reshape(len(strings), -1)
+        absent = [s for s in strings if s not in rows]
+        if absent:
+            raise BenchmarkTableError(
+                f"{hw_path}: no row for architecture {absent[0]!r} ({len(rows):,} rows; "
+                f"expected one for each of the {len(strings):,} cells of {source}); the "
+                "file looks cut short"
+            )
+        hw = np.array([rows[s] for s in strings]).reshape(len(strings), -1)
     elif hardware is None:
         logger.info("no %s: %s results carry no device latencies", hw_path, dataset)
+    # Last, so that a bad row or column is reported as such rather than as a count.
+    sample = False
+    for file, n in coverage:
+        sample = check_coverage(file, n, NB201_N_CELLS, "NB-201 cell") or sample
     return Table(
         strings=tuple(strings),
         row_of={s: i for i, s in enumerate(strings)},
@@ -180,6 +198,7 @@ def _build_table(root: Path, dataset: str, fidelity: int, hardware: bool | None)
         hw_names=hw_names,
         hw=readonly(hw),
         source=source,
+        sample=sample,
     )
 
 
@@ -212,5 +231,8 @@ def load_table(root: Path, dataset: str, fidelity: int, hardware: bool | None) -
     hw = root / "nb201" / DATASETS[dataset].hw_file
     if hw.is_file():
         files.append(hw)
+    declared = samples_file(root / "nb201")
+    if declared.is_file():
+        files.append(declared)
     return cached("nb201-table", files, lambda: _build_table(root, dataset, fidelity, hardware),
                   str(root), dataset, fidelity, hardware)

@@ -6,14 +6,16 @@ how params and FLOPs are rebuilt for every cell is in `_cost_model`.
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from bo_nas.encodings import Architecture, InvalidArchitectureError, parse_nb201
 from bo_nas.encodings._nb201 import nb201_ops_of
+from bo_nas.spaces import NB201Space, SearchSpace, SubsetSpace
 
 from ._base import EvaluationError, EvaluationResult
 from ._nb201_datasets import (
@@ -26,8 +28,13 @@ from ._nb201_datasets import (
 )
 from ._regret import incumbent_test_accuracy
 from ._table import TabularBenchmark, TabularOptimum
-from ._tables import nb201_key, resolve_data_dir
+from ._tables import BenchmarkDataError, absolute_path, nb201_key, resolve_data_dir
 
+if TYPE_CHECKING:
+    from bo_nas.zero_cost import ScoreSource
+
+
+logger = logging.getLogger(__name__)
 
 class NB201Benchmark(TabularBenchmark[Table]):
     r"""NAS-Bench-201 results looked up in tables instead of trained.
@@ -119,7 +126,8 @@ class NB201Benchmark(TabularBenchmark[Table]):
         self.fidelity = int(fidelity)
         self.hardware = hardware
         self._root = resolve_data_dir(data_dir)
-        self._data_dir_arg = None if data_dir is None else os.fspath(data_dir)
+        # Absolute, so that a stored campaign resumes from any working directory.
+        self._data_dir_arg = None if data_dir is None else absolute_path(data_dir)
         self._load()  # a missing or bad file fails here, not at the first evaluation
 
     def _read_table(self) -> Table:
@@ -166,7 +174,8 @@ class NB201Benchmark(TabularBenchmark[Table]):
         )
 
     def to_config(self) -> dict[str, Any]:
-        """Settings to rebuild this evaluator; ``data_dir`` only when given explicitly."""
+        """Settings to rebuild this evaluator; ``data_dir`` (absolute) only when given
+        explicitly."""
         return {
             "kind": self.kind,
             "dataset": self.dataset,
@@ -191,6 +200,29 @@ class NB201Benchmark(TabularBenchmark[Table]):
         return f"NB201Benchmark({self.dataset!r}, fidelity={self.fidelity})"
 
     # --- for benchmark harnesses -------------------------------------------------------
+
+    def zero_cost(self) -> ScoreSource | None:
+        """NASWOT, Jacobian covariance and SynFlow of every cell, read from
+        ``nb201_zc_proxies_cifar10.csv`` (computed on CIFAR-10 images; they rank the
+        other datasets' networks about as well). For a sample table, the cells the file
+        has; ``None``, with a warning, when the file cannot give them (the search then
+        runs without a prior)."""
+        from bo_nas.zero_cost import nb201_table_scores
+
+        try:
+            return nb201_table_scores(self._root, sample=self.sample)
+        except BenchmarkDataError as exc:
+            logger.warning("no zero-cost scores, searching without a prior: %s", exc)
+            return None
+
+    def search_space(self) -> SearchSpace:
+        """The space a campaign on this table searches: `NB201Space`, or for a table
+        declared a sample (`sample`) a `SubsetSpace` of the cells it holds."""
+        space = NB201Space()
+        if not self.sample:
+            return space
+        return SubsetSpace(space, (space.from_string(s) for s in self._load().strings),
+                           label=f"the NB-201 sample in {self._load().source}")
 
     def __contains__(self, string: object) -> bool:
         return isinstance(string, str) and string in self._load().row_of

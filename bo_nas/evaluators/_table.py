@@ -16,6 +16,7 @@ from typing import Any, Generic, Protocol, TypeVar
 import numpy as np
 
 from bo_nas.encodings import Architecture
+from bo_nas.spaces import SearchSpace
 
 from ._base import Evaluator
 
@@ -58,10 +59,11 @@ class TabularOptimum:
     """The cell with the best objective in a table, and its test accuracy.
 
     Attributes:
-        string: Its official string.
-        index: Its official index.
+        string: Its official string (NB-101: its `Architecture.key`).
+        index: Its official index (NB-101: its row in the sample).
         val_accuracy: Its objective (the best of the table).
-        test_accuracy: Its test accuracy: the number a perfect search reports.
+        test_accuracy: Its test accuracy: the number a perfect search reports; NaN for
+            a table without a test split (NB-101).
     """
 
     string: str
@@ -76,6 +78,11 @@ class LoadedTable(Protocol):
     @property
     def row_of(self) -> Mapping[str, int]:
         """Row of each key."""
+        ...
+
+    @property
+    def sample(self) -> bool:
+        """Whether the table is a sample by design (it holds only part of its space)."""
         ...
 
     @property
@@ -129,3 +136,17 @@ class TabularBenchmark(Evaluator, Generic[TableT]):
     def all_results(self) -> TabularResults:
         """Every entry's objective, test accuracy and costs, in the table's order."""
         return self._load().results
+
+    @property
+    def sample(self) -> bool:
+        """Whether the table is a sample by design: it holds only some cells of its
+        space (declared in code, like NB-101's 500-entry file, or in the benchmark
+        folder's ``samples.json``). Campaigns on it search only those cells
+        (`search_space`). A table that is neither complete nor a declared sample is
+        refused when loaded."""
+        return bool(self._load().sample)
+
+    @abstractmethod
+    def search_space(self) -> SearchSpace:
+        """The space a campaign on this table searches: the full space for a complete
+        table, a `bo_nas.spaces.SubsetSpace` of its cells for a sample."""

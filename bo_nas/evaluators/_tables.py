@@ -12,6 +12,7 @@ file once, and a file rewritten on disk is read again.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import functools
 import io
@@ -54,25 +55,36 @@ def resolve_data_dir(data_dir: str | os.PathLike[str] | None) -> Path:
         env = os.environ.get(DATA_DIR_ENV, "").strip()
         if not env:
             raise BenchmarkFileNotFoundError(
-                f"no benchmark data directory: pass data_dir=... or set ${DATA_DIR_ENV}"
+                "no benchmark data directory: name the folder holding nb201/ and nb101/ "
+                f"(`--data-dir` on the command line, `data_dir=` in Python) or set "
+                f"${DATA_DIR_ENV}"
             )
-        path, origin = Path(env), f"${DATA_DIR_ENV}"
+        path, origin = Path(env), f" (from ${DATA_DIR_ENV})"
     else:
         if not isinstance(data_dir, (str, os.PathLike)):
             raise ValueError(f"data_dir: expected a path or None, got {data_dir!r}")
-        path, origin = Path(data_dir), "data_dir"
+        path, origin = Path(data_dir), ""
     try:
         path = path.expanduser()
     except RuntimeError:  # "~user" for an unknown user
         raise BenchmarkFileNotFoundError(
-            f"benchmark data directory {str(path)!r} (from {origin}): cannot expand '~'"
+            f"benchmark data directory {str(path)!r}{origin}: cannot expand '~'"
         ) from None
     if not path.is_dir():
         raise BenchmarkFileNotFoundError(
-            f"benchmark data directory {str(path)!r} (from {origin}) does not exist or is "
-            "not a directory"
+            f"benchmark data directory {str(path)!r}{origin} does not exist or is not a "
+            "directory"
         )
     return path.resolve()
+
+
+def absolute_path(path: str | os.PathLike[str]) -> str:
+    """``path`` with ``~`` expanded, made absolute against the working directory (links
+    are kept: the path names what the user named, from anywhere)."""
+    text = os.fspath(path)
+    with contextlib.suppress(RuntimeError):  # "~user" of an unknown user: kept as is
+        text = os.path.expanduser(text)
+    return os.path.abspath(text)
 
 
 def data_file(root: Path, subdir: str, name: str, what: str) -> Path:
@@ -94,6 +106,76 @@ def data_file(root: Path, subdir: str, name: str, what: str) -> Path:
             f"(see the data README for the format)"
         )
     return path
+
+
+# --- coverage ------------------------------------------------------------------------
+
+#: In a benchmark folder (``nb201/``, ``nb101/``), the file that declares which tables
+#: are samples by design: ``{"<file name>": <rows it holds>, ...}``.
+SAMPLES_FILE = "samples.json"
+
+
+def samples_file(folder: Path) -> Path:
+    """The sample declarations of a benchmark folder (which may not exist)."""
+    return folder / SAMPLES_FILE
+
+
+def declared_samples(folder: Path) -> dict[str, int]:
+    """``{file name: rows}`` of the tables ``folder/samples.json`` declares samples.
+
+    Raises:
+        BenchmarkTableError: for a declaration file that is not such an object.
+    """
+    path = samples_file(folder)
+    if not path.is_file():
+        return {}
+    data = read_json(path)
+    if not isinstance(data, dict) or not all(
+        isinstance(v, int) and not isinstance(v, bool) and v >= 1 for v in data.values()
+    ):
+        raise BenchmarkTableError(
+            f"{path}: expected an object {{\"<table file>\": <rows it holds>, ...}} with "
+            f"positive integer counts, got {data!r:.200}"
+        )
+    return dict(data)
+
+
+def check_coverage(path: Path, n: int, full: int, what: str, sample: int | None = None) -> bool:
+    """Refuse a table that holds neither its whole space nor its declared sample.
+
+    Args:
+        path: The table file.
+        n: Its distinct rows (entries); repeated rows are refused by the readers.
+        full: Rows of a table that covers its space (NB-201: 15,625).
+        what: What one row is, for the message (``"NB-201 cell"``).
+        sample: Rows of a table that is a sample by design (built in, like NB-101's
+            500-entry file); ``samples.json`` beside the file overrides it.
+
+    Returns:
+        Whether the table is a sample (it covers only part of its space).
+
+    Raises:
+        BenchmarkTableError: naming the file, the rows it has and the rows expected.
+    """
+    declared = declared_samples(path.parent).get(path.name)
+    expected = declared if declared is not None else sample if sample is not None else full
+    if n == expected:
+        return expected != full
+    if declared is not None:
+        source = f"as declared in {samples_file(path.parent)}"
+    elif sample is not None:
+        source = "the sample this file is"
+    else:
+        source = f"one per {what}"
+    hint = "; the file looks cut short, copy it again" if n < expected else ""
+    if declared is None and sample is None:
+        hint += (
+            f" (a table that is a sample by design is declared in "
+            f"{samples_file(path.parent)} as {{\"{path.name}\": <rows>}})"
+        )
+    raise BenchmarkTableError(
+        f"{path}: {n:,} rows, expected {expected:,} ({source}){hint}"
+    )
 
 
 # --- cache ---------------------------------------------------------------------------

@@ -8,7 +8,7 @@ import hashlib
 import logging
 import os
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 
@@ -16,6 +16,9 @@ from bo_nas.encodings import Architecture, InvalidArchitectureError
 from bo_nas.spaces import SearchSpace, space_from_config
 
 from ._base import EvaluationError, EvaluationResult, Evaluator
+
+if TYPE_CHECKING:
+    from bo_nas.zero_cost import ScoreSource
 
 logger = logging.getLogger(__name__)
 
@@ -100,7 +103,8 @@ class TrainingEvaluator(Evaluator):
         if dataset not in DATASETS:
             raise ValueError(f"dataset: expected one of {DATASETS}, got {dataset!r}")
         self.dataset = dataset
-        self.data_dir = None if data_dir is None else os.fspath(data_dir)
+        # Absolute, so a store records a place that does not depend on where one stands.
+        self.data_dir = None if data_dir is None else os.path.abspath(os.fspath(data_dir))
         options = dict(train_options or {})
         reserved = {"epochs", "batch_size", "lr", "weight_decay", "label_smoothing", "device",
                     "seed", "threads"} & set(options)
@@ -174,6 +178,27 @@ class TrainingEvaluator(Evaluator):
             info={"curve": [dataclasses.asdict(e) for e in result.curve],
                   "device": result.device, "seed": seed,
                   "images_per_second": result.images_per_second},
+        )
+
+    def zero_cost(self) -> ScoreSource:
+        """NASWOT, Jacobian covariance and SynFlow of this evaluator's own untrained
+        networks (its space, size and device) on one minibatch of 64 training images
+        drawn with its seed (`bo_nas.zero_cost.NetworkScores`): computed before the first
+        training, for the strategy's prior."""
+        from bo_nas.training import load_dataset, resolve_device
+        from bo_nas.zero_cost import NetworkScores
+
+        data = load_dataset(self.dataset, self.data_dir)
+        return NetworkScores.from_dataset(
+            self.space,
+            data,
+            batch_size=min(64, len(data.train_x)),
+            generator=torch.Generator().manual_seed(self.seed),
+            names=("nwot", "jacov", "synflow"),
+            channels=self.channels,
+            cells_per_stage=self.cells_per_stage,
+            seed=self.seed,
+            device=resolve_device(self.config.device),
         )
 
     def to_config(self) -> dict[str, Any]:

@@ -12,6 +12,7 @@ from bo_nas.encodings import OpTree
 from ._base import SearchSpace
 from ._cell import CellSpace, NB101Space, default_nb101_tree, flat_tree
 from ._nb201 import NB201Space, default_nb201_tree
+from ._subset import SubsetSpace, distinct_networks
 
 
 def space_from_config(config: Mapping[str, Any]) -> SearchSpace:
@@ -44,7 +45,14 @@ def space_from_config(config: Mapping[str, Any]) -> SearchSpace:
             )
         except KeyError as exc:
             raise ValueError(f"space config: missing field {exc.args[0]!r}") from None
-    raise ValueError(f"space config: unknown space {name!r} (expected nb201, nb101 or cell)")
+    if name == "subset":
+        base = config.get("base")
+        if not isinstance(base, Mapping) or base.get("name") == "subset":
+            raise ValueError(f"space config: a subset needs a 'base' space, got {base!r}")
+        return SubsetSpace.from_config(config, space_from_config(base))
+    raise ValueError(
+        f"space config: unknown space {name!r} (expected nb201, nb101, cell or subset)"
+    )
 
 
 __all__ = [
@@ -52,8 +60,10 @@ __all__ = [
     "NB101Space",
     "NB201Space",
     "SearchSpace",
+    "SubsetSpace",
     "default_nb101_tree",
     "default_nb201_tree",
+    "distinct_networks",
     "flat_tree",
     "space_from_config",
 ]

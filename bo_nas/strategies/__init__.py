@@ -11,6 +11,7 @@ from ._local_search import LocalSearch
 from ._nasbowl import NasBowlStrategy
 from ._pool import PoolConfig, candidate_pool
 from ._presets import gp_preset, gp_presets
+from ._prior import ZeroCostPrior
 from ._random_search import RandomSearch
 
 
@@ -33,6 +34,7 @@ __all__ = [
     "RandomSearch",
     "RegularizedEvolution",
     "Strategy",
+    "ZeroCostPrior",
     "builtin_strategies",
     "candidate_pool",
     "gp_preset",

@@ -13,6 +13,7 @@ from bo_nas._history import History
 from bo_nas._settings import settings_from_config, settings_to_config
 from bo_nas.encodings import Architecture
 from bo_nas.spaces import SearchSpace
+from bo_nas.zero_cost._source import ScoreSource
 
 
 class Strategy(ABC):
@@ -20,7 +21,8 @@ class Strategy(ABC):
 
     Call order, by `Campaign`:
 
-    1. `setup(space)` once, before the first proposal (also after a resume).
+    1. `setup(space)` once, before the first proposal (also after a resume), then
+       `use_scores(source)` with the evaluator's zero-cost scores or ``None``.
     2. `propose(history, n, rng)` whenever the campaign needs ``n`` new architectures.
        ``history`` holds every trial so far, pending ones included; a proposal must not
        repeat any architecture in it (compare ``arch.key``), nor itself.
@@ -45,6 +47,8 @@ class Strategy(ABC):
     #: The frozen dataclass of this strategy's settings, or ``None``.
     Settings: ClassVar[type | None] = None
     settings: Any = None
+    #: The campaign's zero-cost scores (`use_scores`), ``None`` without any.
+    scores: ScoreSource | None = None
 
     def __init__(self, settings: Any = None, **kwargs: Any) -> None:
         cls = type(self)
@@ -76,6 +80,12 @@ class Strategy(ABC):
     def setup(self, space: SearchSpace) -> None:
         """Bind to the search space. Subclasses calling super() get ``self.space``."""
         self.space = space
+
+    def use_scores(self, source: ScoreSource | None) -> None:
+        """Zero-cost scores of the campaign's architectures (`bo_nas.zero_cost`), or
+        ``None`` when it has none; called by `Campaign` after `setup`. A strategy that
+        can use them reads ``self.scores``; the others ignore it."""
+        self.scores = source
 
     @abstractmethod
     def propose(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -25,9 +25,11 @@ from bo_nas._threads import torch_threads
 from bo_nas.encodings import Architecture, CategoricalEncoder, TWEncoder
 from bo_nas.selection import SelectionRule, ThompsonSampling
 from bo_nas.spaces import SearchSpace
+from bo_nas.zero_cost._combine import rank_score
 
 from ._base import Strategy
 from ._pool import PoolConfig, candidate_pool
+from ._prior import ZeroCostPrior, filter_pool, prior_design
 
 logger = logging.getLogger(__name__)
 
@@ -58,6 +60,9 @@ class GPSettings:
             broken cells (10 % accuracy) no longer dominate the standardised targets, so
             the differences among good cells are not fitted away as noise.
         pool: How candidates are generated.
+        prior: How zero-cost scores are used when the campaign has them
+            (`ZeroCostPrior`: an initial design by score and a prior mean linear in the
+            score, by default); ``None`` ignores them.
     """
 
     selector: SelectionRule = field(default_factory=ThompsonSampling)
@@ -65,6 +70,7 @@ class GPSettings:
     n_init: int = 10
     target: Target = "log-error"
     pool: PoolConfig = field(default_factory=PoolConfig)
+    prior: ZeroCostPrior | None = field(default_factory=ZeroCostPrior)
 
     def __post_init__(self) -> None:
         if not isinstance(self.selector, SelectionRule):
@@ -77,6 +83,8 @@ class GPSettings:
         check_int("n_init", self.n_init)
         if not isinstance(self.pool, PoolConfig):
             raise ValueError(f"pool: expected a PoolConfig, got {self.pool!r}")
+        if self.prior is not None and not isinstance(self.prior, ZeroCostPrior):
+            raise ValueError(f"prior: expected a ZeroCostPrior or None, got {self.prior!r}")
         if self.target not in ("log-error", "accuracy"):
             raise ValueError(f"target: expected 'log-error' or 'accuracy', got {self.target!r}")
 
@@ -119,7 +127,12 @@ class GPStrategy(Strategy):
             raise ValueError(f"name: expected a non-empty string, got {name!r}")
         self.name = name or self.settings.selector.preset
         self._features: dict[str, np.ndarray] = {}
+        self._scores: dict[str, np.ndarray] = {}
         self._hypers: dict[str, list] | None = None
+
+    @classmethod
+    def from_config(cls, settings: Mapping[str, Any]) -> GPStrategy:
+        return cls(**without_legacy_prior(settings))
 
     @property
     def selector(self) -> SelectionRule:
@@ -131,6 +144,7 @@ class GPStrategy(Strategy):
     def setup(self, space: SearchSpace) -> None:
         super().setup(space)
         self._features.clear()
+        self._scores.clear()
         features = self.settings.features
         if features is None:
             positional = space.encoder(positions=None).slots is not None
@@ -154,39 +168,80 @@ class GPStrategy(Strategy):
 
     def propose(self, history: History, n: int, rng: np.random.Generator) -> list[Architecture]:
         complete = history.complete
+        prior = self._prior
         if len(complete) < self.settings.n_init:
+            if prior is not None and prior.design:
+                return prior_design(self.space, self.scores, history, n, rng,  # type: ignore[arg-type]
+                                    prior.design_candidates)
             return self.space.sample_many(n, rng, exclude=[t.arch for t in history])
         pool = candidate_pool(self.space, history, rng, self.settings.pool)
+        if prior is not None and prior.pool_fraction < 1:
+            random_part = min(self.settings.pool.n_random, len(pool))
+            pool = filter_pool(pool, random_part, self._combined(pool), prior.pool_fraction)
         if not pool:
             return []
         gen = torch_generator(rng)
         threads = 1 if len(complete) <= _SINGLE_THREAD_MAX else torch.get_num_threads()
         with torch_threads(threads):
+            train = [t.arch for t in complete]
+            pending = [t.arch for t in history.pending]
+            score = None
+            if prior is not None and _uses_mean(prior, self.scores):
+                # One rank transform over everything this proposal compares.
+                score = self._combined(train + pool + pending)
             values = [_warp(t.value, self.settings.target) for t in complete]
-            model = self.fit([t.arch for t in complete], values, gen)
-            X_pool = self._encode(pool)
+            model = self.fit(train, values, gen, scores=_part(score, 0, len(train)))
+            X_pool = self._encode(pool, _part(score, len(train), len(pool)))
             X_pending = (
-                self._encode([t.arch for t in history.pending]) if history.pending else None
+                self._encode(pending, _part(score, len(train) + len(pool), len(pending)))
+                if pending else None
             )
             idx = self.selector.select(model, X_pool, X_pending, min(n, len(pool)), gen)
         return [pool[i] for i in idx]
 
     def fit(
-        self, archs: Sequence[Architecture], values: Sequence[float], generator: torch.Generator
+        self,
+        archs: Sequence[Architecture],
+        values: Sequence[float],
+        generator: torch.Generator,
+        *,
+        scores: np.ndarray | None = None,
     ) -> SingleTaskGP:
         """The surrogate on ``archs`` with modelled ``values``, fitted by `fit_tw_gp`
-        from the previous fit's hyper-parameters (which it then remembers)."""
-        X = self._encode(archs)
+        from the previous fit's hyper-parameters (which it then remembers); with
+        ``scores`` (one prior score per architecture), a GP whose prior mean is linear
+        in them (`ScoreMean`)."""
+        X = self._encode(archs, scores)
         Y = torch.tensor(values, dtype=torch.float64).unsqueeze(-1)
         model = (make_categorical_gp(X, Y) if self._feature_kind == "categorical"
-                 else make_tw_gp(X, Y, self.encoder.block_sizes))
+                 else make_tw_gp(X, Y, self.encoder.block_sizes,
+                                 score_mean=scores is not None))
         model = fit_tw_gp(model, warm_start=self._hypers, generator=generator)
         self._hypers = gp_hyperparameters(model)
         return model
 
     # --- internals ----------------------------------------------------------------------
 
-    def _encode(self, archs: Sequence[Architecture]) -> torch.Tensor:
+    @property
+    def _prior(self) -> ZeroCostPrior | None:
+        """The prior in force: the setting, when the campaign has scores."""
+        prior = self.settings.prior
+        if prior is None or self.scores is None or self._feature_kind == "categorical":
+            return None
+        return prior
+
+    def _combined(self, archs: Sequence[Architecture]) -> np.ndarray:
+        """`rank_score` of ``archs`` among themselves, raw scores cached by key."""
+        missing = [a for a in dict.fromkeys(archs) if a.key not in self._scores]
+        if missing:
+            assert self.scores is not None
+            for a, row in zip(missing, self.scores.scores(missing), strict=True):
+                self._scores[a.key] = row
+        return rank_score(np.stack([self._scores[a.key] for a in archs]))
+
+    def _encode(
+        self, archs: Sequence[Architecture], scores: np.ndarray | None = None
+    ) -> torch.Tensor:
         rows = []
         for a in archs:
             f = self._features.get(a.key)
@@ -194,4 +249,30 @@ class GPStrategy(Strategy):
                 f = self.encoder.encode_one(a)
                 self._features[a.key] = f
             rows.append(f)
-        return torch.as_tensor(np.stack(rows), dtype=torch.float64)
+        X = np.stack(rows)
+        if scores is not None:
+            X = np.column_stack([X, scores])
+        return torch.as_tensor(X, dtype=torch.float64)
+
+
+def _uses_mean(prior: ZeroCostPrior, source: object) -> bool:
+    if prior.mean is None:
+        return bool(getattr(source, "free", False))
+    return prior.mean
+
+
+def without_legacy_prior(settings: Mapping[str, Any]) -> dict[str, Any]:
+    """``settings``, with ``prior=None`` when they are a complete stored configuration
+    from before priors existed: a campaign resumes with the search it started with."""
+    out = dict(settings)
+    if out.keys() >= _STORED_KEYS and "prior" not in out:
+        out["prior"] = None
+    return out
+
+
+# What every stored configuration of `GPSettings` has held since settings were stored.
+_STORED_KEYS = frozenset({"selector", "features", "n_init", "target", "pool"})
+
+
+def _part(values: np.ndarray | None, start: int, size: int) -> np.ndarray | None:
+    return None if values is None else values[start:start + size]

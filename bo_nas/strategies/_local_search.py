@@ -14,6 +14,7 @@ from bo_nas.spaces import SearchSpace
 
 from ._base import Strategy
 from ._pool import NeighbourCache
+from ._prior import check_warmup, prior_design
 
 
 @dataclass(frozen=True)
@@ -22,9 +23,11 @@ class LocalSearchSettings:
 
     n_init: int = 10
     first_improvement: bool = True
+    warmup: str = "random"
 
     def __post_init__(self) -> None:
         check_int("n_init", self.n_init)
+        check_warmup(self.warmup)
         if not isinstance(self.first_improvement, bool):
             raise ValueError(
                 f"first_improvement: expected true or false, got {self.first_improvement!r}"
@@ -53,6 +56,10 @@ class LocalSearch(Strategy):
     Args:
         n_init: Random architectures of the first run.
         first_improvement: Move on the first improving neighbour instead of the best.
+        warmup: ``"random"``, or ``"zero-cost"``: when the campaign has zero-cost
+            scores, a run's starting architectures (the first ``n_init``, then one per
+            restart) are the best-scored ones not yet near any evaluated
+            (`prior_design`) instead of random ones.
 
     Reference: White, Nolen, Savani. Exploring the loss landscape in neural architecture
     search. UAI 2021. Ottelander et al. Local search is a remarkably strong baseline for
@@ -106,6 +113,8 @@ class LocalSearch(Strategy):
                 out.append(a)
 
         def randoms(k: int) -> list[Architecture]:
+            if self.settings.warmup == "zero-cost" and self.scores is not None:
+                return prior_design(self.space, self.scores, history, k, rng, exclude=out)
             return self.space.sample_many(k, rng, exclude=[*(t.arch for t in history), *out])
 
         n_proposed = len(history)

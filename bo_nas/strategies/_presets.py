@@ -23,7 +23,7 @@ from bo_nas.selection import (
     TopK,
 )
 
-from ._gp import GPStrategy
+from ._gp import GPStrategy, without_legacy_prior
 
 Shorthand = dict[str, Any]
 
@@ -111,7 +111,7 @@ def gp_preset(name: str, config: Mapping[str, Any] | None = None) -> GPStrategy:
             f"{name}: give either 'selector' or the shorthand settings {sorted(shorthand)}, "
             "not both"
         )
-    return GPStrategy(name=name, **settings)
+    return GPStrategy(name=name, **without_legacy_prior(settings))
 
 
 def gp_presets() -> list[str]:
