@@ -16,7 +16,7 @@ Two parts, each a setting of `ZeroCostPrior`:
 from __future__ import annotations
 
 import weakref
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -80,43 +80,52 @@ def prior_design(
     one mutation away from any architecture in them or chosen before them
     (`ZeroCostPrior.design`)."""
     known = [*(t.arch for t in history), *exclude]
-    seen = {a.key for a in known}
+    ident = _network_id(space)
+    seen = {ident(a) for a in known}
     if candidates is None and getattr(source, "free", False) and _enumerable(space):
-        networks, table = _scored_space(space, source)
-        keep = [i for i, a in enumerate(networks) if a.key not in seen]
+        networks, ids, table = _scored_space(space, source)
+        keep = [i for i, k in enumerate(ids) if k not in seen]
         pool = [networks[i] for i in keep]
         raw = table[keep]
     else:
         pool = space.sample_many(candidates or _DESIGN_SAMPLE, rng, exclude=known)
         # Each network once: ranks are among networks, not among ways of writing one.
-        pool = list({a.key: a for a in pool}.values())
+        pool = list({ident(a): a for a in pool}.values())
         raw = source.scores(pool) if pool else np.zeros((0, len(source.names)))
     if not pool:
         return []
     order = np.argsort(-rank_score(raw), kind="stable")
     near: set[str] = set()
     for arch in known:
-        near.update(b.key for b in space.neighbours(arch))
+        near.update(ident(b) for b in space.neighbours(arch))
     chosen: list[Architecture] = []
     taken: set[str] = set()
     for i in order:
         arch = pool[int(i)]
-        if arch.key in taken or arch.key in near:
+        if ident(arch) in taken or ident(arch) in near:
             continue
         chosen.append(arch)
-        taken.add(arch.key)
-        near.update(b.key for b in space.neighbours(arch))
+        taken.add(ident(arch))
+        near.update(ident(b) for b in space.neighbours(arch))
         if len(chosen) == n:
             return chosen
     # A space too small to keep every choice apart: fill with the best of the rest.
     for i in order:
         arch = pool[int(i)]
-        if arch.key not in taken:
+        if ident(arch) not in taken:
             chosen.append(arch)
-            taken.add(arch.key)
+            taken.add(ident(arch))
             if len(chosen) == n:
                 break
     return chosen
+
+
+def _network_id(space: SearchSpace) -> Callable[[Architecture], str]:
+    """What identifies a network: ``arch.key``, or a cheaper equivalent the space offers
+    (NB-201's canonical string: equal exactly when the keys are), since hashing all
+    15,625 cells' graphs costs seconds."""
+    canonical = getattr(space, "canonical_string", None)
+    return canonical if callable(canonical) else (lambda a: a.key)
 
 
 def filter_pool(
@@ -144,22 +153,25 @@ def check_warmup(value: object) -> None:
 WARMUPS = ("random", "zero-cost")
 
 
-_Scored = dict[str, tuple[list[Architecture], np.ndarray]]
+_Scored = dict[str, tuple[list[Architecture], list[str], np.ndarray]]
 _SCORED: weakref.WeakKeyDictionary[SearchSpace, _Scored] = weakref.WeakKeyDictionary()
 
 
 def _scored_space(
     space: SearchSpace, source: ScoreSource
-) -> tuple[list[Architecture], np.ndarray]:
-    """Every distinct network of an enumerable space with its raw scores, kept per space
-    and source: a campaign asks for its design one architecture at a time."""
+) -> tuple[list[Architecture], list[str], np.ndarray]:
+    """Every distinct network of an enumerable space, its `_network_id` and its raw
+    scores, kept per space and source: a campaign asks for its design one architecture
+    at a time."""
     from ._pool import _enumerated
 
     by_source = _SCORED.setdefault(space, {})
     hit = by_source.get(source.fingerprint)
     if hit is None:
-        networks = list({a.key: a for a in _enumerated(space)}.values())
-        hit = by_source[source.fingerprint] = (networks, source.scores(networks))
+        ident = _network_id(space)
+        by_id = {ident(a): a for a in _enumerated(space)}
+        networks = list(by_id.values())
+        hit = by_source[source.fingerprint] = (networks, list(by_id), source.scores(networks))
     return hit
 
 
