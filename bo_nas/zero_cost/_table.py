@@ -17,16 +17,15 @@ from pathlib import Path
 
 import numpy as np
 
-from bo_nas.encodings import Architecture, decode_nb101_key
+from bo_nas.encodings import Architecture, InvalidArchitectureError, decode_nb101_key
 from bo_nas.encodings._nb201 import nb201_canonical_ops, nb201_ops_of
-from bo_nas.evaluators._nb201_readers import ZC_COLUMNS, parse_net
+from bo_nas.evaluators._nb101_table import parse_nb101_key
+from bo_nas.evaluators._nb201_readers import zc_rows
 from bo_nas.evaluators._tables import (
     BenchmarkTableError,
     cached,
     data_file,
-    parse_nb201_cell,
     parse_number,
-    read_csv,
     read_json,
     resolve_data_dir,
 )
@@ -122,16 +121,9 @@ def _nb201_key(arch: Architecture) -> str:
 
 def _read_nb201(path: Path, complete: bool) -> dict[str, np.ndarray]:
     out: dict[str, np.ndarray] = {}
-    for line, row in read_csv(path, ZC_COLUMNS):
-        where = f"line {line}"
-        ops = parse_nb201_cell(path, where, "net_str", row["net_str"])
-        if parse_net(path, where, row["net"]) != ops:
-            raise BenchmarkTableError(
-                f"{path}, {where}: 'net' {row['net']!r} and 'net_str' {row['net_str']!r} "
-                "name different cells"
-            )
+    for line, ops, row in zc_rows(path):
         key = "|".join(nb201_canonical_ops(ops))
-        values = np.array([parse_number(path, where, c, row[c]) for c in NB201_SCORES])
+        values = np.array([parse_number(path, f"line {line}", c, row[c]) for c in NB201_SCORES])
         out.setdefault(key, values)
     if complete and len(out) != _NB201_DISTINCT:
         raise BenchmarkTableError(
@@ -184,9 +176,8 @@ def _read_nb101(path: Path) -> dict[str, np.ndarray]:
     for key, entry in table.items():
         where = f"entry {key!r}"
         try:
-            codes = tuple(int(c) for c in key.strip()[1:-1].split(","))
-            arch = space.from_matrix(*decode_nb101_key(codes))
-        except (ValueError, TypeError) as exc:
+            arch = space.from_matrix(*decode_nb101_key(parse_nb101_key(path, key)))
+        except InvalidArchitectureError as exc:
             raise BenchmarkTableError(f"{path}, {where}: not an NB-101 cell ({exc})") from None
         if not isinstance(entry, dict):
             raise BenchmarkTableError(f"{path}, {where}: expected an object, got {entry!r}")
