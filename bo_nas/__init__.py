@@ -2,7 +2,7 @@
 
 The nouns:
 
-- `SearchSpace` (`NB201Space`, `NB101Space`, `CellSpace`) samples and mutates
+- `SearchSpace` (`NB201Space`, `NB101Space`, `DARTSSpace`, `CellSpace`) samples and mutates
   `Architecture` objects (labelled, immutable ``networkx`` DAGs with a canonical key);
 - `TreeWassersteinKernel` is the GPyTorch kernel on their TW features (`TWEncoder`),
   and `make_tw_gp` the BoTorch ``SingleTaskGP`` built on it;
@@ -31,6 +31,7 @@ _WHERE = {
     "TWEncoder": "bo_nas.encodings",
     "TreeWassersteinKernel": "bo_nas.kernels",
     "CellSpace": "bo_nas.spaces",
+    "DARTSSpace": "bo_nas.spaces",
     "NB101Space": "bo_nas.spaces",
     "NB201Space": "bo_nas.spaces",
     "SearchSpace": "bo_nas.spaces",
@@ -69,7 +70,7 @@ if TYPE_CHECKING:
         TWEncoder,
     )
     from bo_nas.kernels import TreeWassersteinKernel
-    from bo_nas.spaces import CellSpace, NB101Space, NB201Space, SearchSpace
+    from bo_nas.spaces import CellSpace, DARTSSpace, NB101Space, NB201Space, SearchSpace
 
     from ._registry import register_evaluator, register_strategy
     from ._surrogate import fit_tw_gp, make_tw_gp
@@ -88,6 +89,7 @@ __all__ = [
     "BoNasError",
     "Campaign",
     "CellSpace",
+    "DARTSSpace",
     "EvaluationResult",
     "Evaluator",
     "GPStrategy",

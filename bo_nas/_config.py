@@ -7,7 +7,7 @@ store keeps the settings of its run under the same keys (`RunConfig.to_dict`), s
 TOML key and stored key are one name::
 
     # campaign.toml
-    space = "nb201"            # nb201 | nb101
+    space = "nb201"            # nb201 | nb101 | darts
     evaluator = "table"        # train (real training) | table (tabular benchmark)
     dataset = "cifar100"
     budget = 100
@@ -41,12 +41,14 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover - Python 3.10
     import tomli as tomllib
 
-SPACES = ("nb201", "nb101")
+SPACES = ("nb201", "nb101", "darts")
 EVALUATORS = ("train", "table")
+#: Spaces with benchmark tables, and their datasets (no DARTS table exists: train).
 TABLE_DATASETS = {
     "nb201": ("cifar10", "cifar10-valid", "cifar100", "ImageNet16-120"),
     "nb101": ("cifar10",),
 }
+TABLE_SPACES = tuple(TABLE_DATASETS)
 TRAIN_DATASETS = ("digits", "cifar10", "cifar100")
 DEVICES = ("auto", "cpu", "cuda")
 ACQUISITIONS = ("ts", "logei", "ucb")
@@ -199,6 +201,11 @@ class RunConfig:
         """Raise `ConfigError` naming the first bad setting (``name(key)`` in messages)."""
         for s in SETTINGS:
             _check(s, getattr(self, s.attr), name(s.key))
+        if self.evaluator == "table" and self.space not in TABLE_DATASETS:
+            raise ConfigError(
+                f"{name('evaluator')}: no benchmark table exists for --space {self.space}; "
+                f"use --evaluator train (tables: {', '.join(TABLE_DATASETS)})"
+            )
         allowed = TRAIN_DATASETS if self.evaluator == "train" else TABLE_DATASETS[self.space]
         if self.resolved_dataset not in allowed:
             raise ConfigError(

@@ -2,6 +2,8 @@
 
 from ._architecture import INPUT, OUTPUT, Architecture
 from ._categorical import CategoricalEncoder
+from ._darts import DARTS_OPS, DARTSGenotype, darts_architecture, darts_genotype_of
+from ._darts_features import DARTSEncoder
 from ._errors import BoNasError, InvalidArchitectureError
 from ._nb101 import NB101_OPS, decode_nb101_key, nb101_architecture
 from ._nb201 import (
@@ -18,6 +20,7 @@ from ._tw_features import TWEncoder, tw_features
 from ._wl import WLFeaturizer, wl_label_counts
 
 __all__ = [
+    "DARTS_OPS",
     "INPUT",
     "NB101_OPS",
     "NB201_EDGES",
@@ -26,6 +29,8 @@ __all__ = [
     "Architecture",
     "BoNasError",
     "CategoricalEncoder",
+    "DARTSEncoder",
+    "DARTSGenotype",
     "InvalidArchitectureError",
     "InvalidOpTreeError",
     "OpTree",
@@ -33,6 +38,8 @@ __all__ = [
     "TWEncoder",
     "WLFeaturizer",
     "count_paths",
+    "darts_architecture",
+    "darts_genotype_of",
     "decode_nb101_key",
     "format_nb201",
     "nb101_architecture",

@@ -18,6 +18,10 @@ OUTPUT = "output"
 
 def _prune(graph: nx.DiGraph, source: Hashable, sink: Hashable) -> nx.DiGraph:
     live = (nx.descendants(graph, source) | {source}) & (nx.ancestors(graph, sink) | {sink})
+    if len(live) == graph.number_of_nodes() and nx.is_frozen(graph):
+        # Nothing to prune: the frozen graph itself serves (copying cost more than the
+        # rest of an architecture's construction for larger cells such as DARTS).
+        return graph
     # A disconnected cell keeps its two terminals so every architecture has both.
     return graph.subgraph(live | {source, sink}).copy()
 

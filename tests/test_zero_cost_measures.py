@@ -309,7 +309,7 @@ def test_from_dataset_draws_a_reproducible_minibatch() -> None:
     ({"names": ()}, "at least one"),
     ({"channels": 0}, "channels"),
     ({"seed": -1}, "seed"),
-    ({"space": "darts"}, "space"),
+    ({"space": "nb999"}, "space"),
 ])
 def test_bad_input_is_a_helpful_value_error(batch, change: dict, match: str) -> None:
     args = {"space": "nb201", "images": batch[0], "labels": batch[1], **change}

@@ -20,7 +20,13 @@ from bo_nas.evaluators._tables import BenchmarkTableError, clear_cache
 from bo_nas.spaces import NB101Space, NB201Space
 from bo_nas.strategies import GPStrategy, LocalSearch, RegularizedEvolution, ZeroCostPrior
 from bo_nas.strategies._prior import filter_pool, prior_design
-from bo_nas.zero_cost import TableScores, nb101_table_scores, nb201_table_scores, rank_score
+from bo_nas.zero_cost import (
+    ScoreSource,
+    TableScores,
+    nb101_table_scores,
+    nb201_table_scores,
+    rank_score,
+)
 
 # --- rank_score ---------------------------------------------------------------------
 
@@ -271,3 +277,56 @@ def _gp_uses_mean(strategy: GPStrategy) -> bool:
     from bo_nas.strategies._gp import _uses_mean
 
     return _uses_mean(strategy._prior, strategy.scores)
+
+
+class _CountingScores(ScoreSource):
+    """Computed (not free) scores from the key, counting every architecture scored."""
+
+    names = ("h",)
+    free = False
+
+    def __init__(self) -> None:
+        self.scored: list[str] = []
+
+    @property
+    def fingerprint(self) -> str:
+        return "counting"
+
+    def scores(self, archs):  # type: ignore[no-untyped-def]
+        self.scored += [a.key for a in archs]
+        return np.array([[int(a.key[:6], 16)] for a in archs], dtype=float)
+
+
+def test_a_design_over_several_proposals_ranks_one_sample(tmp_path: Path) -> None:
+    """Computed scores: one proposal at a time, the design draws and scores one random
+    sample for the whole campaign (not a new one per proposal), and resumes with it."""
+    from _crash_worker import HashEvaluator
+
+    space = NB201Space()
+    source = _CountingScores()
+
+    class Scored(HashEvaluator):
+        def zero_cost(self):  # type: ignore[no-untyped-def]
+            return source
+
+    store = tmp_path / "s.sqlite"
+    with Campaign(space, Scored(), GPStrategy(n_init=6), seed=4, store=store) as c:
+        c.run(3)
+    assert len(set(source.scored)) <= 100
+    first = set(source.scored)
+    resumed = Campaign.resume(store, evaluator=Scored())
+    resumed.run(6)
+    resumed.close()
+    # The resumed design ranks the same sample: nothing new scored after the resume but
+    # the candidates of that sample.
+    assert set(source.scored) == first
+    design = [t.arch for t in resumed.history][:6]
+    uninterrupted_source = _CountingScores()
+
+    class Scored2(HashEvaluator):
+        def zero_cost(self):  # type: ignore[no-untyped-def]
+            return uninterrupted_source
+
+    with Campaign(space, Scored2(), GPStrategy(n_init=6), seed=4) as c:
+        c.run(6)
+        assert [t.arch for t in c.history][:6] == design

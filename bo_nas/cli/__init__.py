@@ -1,4 +1,4 @@
-"""The ``bo-nas`` command line: run, resume, status, export, plot, bench."""
+"""The ``bo-nas`` command line: run, resume, status, export, plot, bench, data."""
 
 from __future__ import annotations
 
@@ -112,6 +112,7 @@ _COMMANDS: dict[str, tuple[str, str]] = {
     "export": ("._inspect", "cmd_export"),
     "plot": ("._inspect", "cmd_plot"),
     "bench": ("._bench", "cmd_bench"),
+    "data": ("._data", "cmd_data"),
 }
 
 

@@ -23,14 +23,16 @@ from ._report import write_figures
 
 
 def _arch_text(config: dict[str, Any], trial: Trial) -> str:
+    """The space's own text for the architecture (NB-201 string, DARTS genotype), else
+    its JSON."""
     space = config.get("space", {})
     if isinstance(space, dict) and space.get("name") == "subset":
         space = space.get("base", {})
-    if isinstance(space, dict) and space.get("name") == "nb201":
-        from bo_nas.spaces import NB201Space
+    if isinstance(space, dict) and space.get("name") in ("nb201", "darts"):
+        from bo_nas.spaces import space_from_config
 
         try:
-            return NB201Space().to_string(trial.arch)
+            return space_from_config(space).to_string(trial.arch)  # type: ignore[attr-defined]
         except ValueError:
             pass
     return trial.arch.to_json()

@@ -6,7 +6,7 @@ import argparse
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from bo_nas._config import SETTINGS, SPACES
+from bo_nas._config import SETTINGS, TABLE_SPACES
 
 from . import EXIT_CODES
 
@@ -107,6 +107,44 @@ examples:
 """
 
 
+_DATA = """\
+Benchmark data: make the tables bo-nas reads from the benchmarks' official files.
+
+examples:
+  bo-nas data import NAS-Bench-201-v1_1-096897.pth --out ~/bo-nas-data
+  bo-nas data import NATS-tss-v1_0-3ffb9-simple --out ~/bo-nas-data
+"""
+
+_DATA_IMPORT = """\
+Write bo-nas's tables from an official benchmark file into DIR (the folder that
+--data-dir names; tables go to DIR/nb201/ or DIR/nb101/). The importer follows the file:
+
+  *.pth                          NAS-Bench-201 v1_0 or v1_1 -> nb201/
+  NATS-tss-v1_0-3ffb9-simple/    NATS-Bench topology (folder or .tar) -> nb201/
+  *.tfrecord                     NAS-Bench-101 -> nb101/
+
+NB-201 writes the accuracy tables of cifar10-valid, cifar10, cifar100 and
+ImageNet16-120 (every seed averaged, 200 epochs), the 12/200-epoch table when the file
+has 12-epoch results, per-epoch validation curves (nb201_curves_<dataset>.csv), and
+each cell's params and FLOPs per dataset (nb201_costs.csv, as the official
+get_cost_info gives them): campaigns run on these tables alone. A file with fewer than
+the 15,625 cells gives a sample, declared in nb201/samples.json.
+
+The HW-NAS-Bench device latencies (nb201_hw_*.csv) and the zero-cost proxies
+(nb201_zc_proxies_cifar10.csv) are not in the official files, only in the shipped
+data: copy them beside the result for device costs and a zero-cost prior. With the
+zero-cost table there, params and FLOPs come from it, as on the shipped data.
+
+The files are pickles; they are read by a restricted reader that builds only
+containers, strings and numbers. Existing tables are kept unless --force.
+
+examples:
+  bo-nas data import NAS-Bench-201-v1_1-096897.pth --out ~/bo-nas-data
+  bo-nas data import NATS-tss-v1_0-3ffb9-simple.tar --out ~/bo-nas-data --force
+  bo-nas data import nasbench_only108.tfrecord --out ~/bo-nas-data
+"""
+
+
 class _DeferredParser(argparse.ArgumentParser):
     """A sub-command's parser that adds some of its arguments the first time it is used.
 
@@ -193,6 +231,19 @@ def build_parser() -> argparse.ArgumentParser:
     bench = sub.add_parser("bench", parents=[verbosity], help="benchmark strategies",
                            description=_BENCH, formatter_class=_FORMAT)
     bench.defer(_bench_arguments)
+
+    data = sub.add_parser("data", help="benchmark tables from the official files",
+                          description=_DATA, formatter_class=_FORMAT)
+    data.set_defaults(quiet=False, verbose=False)  # the flags belong to the action
+    data_sub = data.add_subparsers(dest="data_command", metavar="ACTION", required=True)
+    imp = data_sub.add_parser("import", parents=[verbosity],
+                              help="write tables from an official benchmark file",
+                              description=_DATA_IMPORT, formatter_class=_FORMAT)
+    imp.add_argument("source", metavar="FILE",
+                     help="the official file or folder (.pth, NATS-tss-...-simple, .tfrecord)")
+    imp.add_argument("--out", required=True, metavar="DIR",
+                     help="the data directory to write into")
+    imp.add_argument("--force", action="store_true", help="replace tables that exist")
     return parser
 
 
@@ -218,7 +269,7 @@ def _run_arguments(run: argparse.ArgumentParser) -> None:
 
 def _bench_arguments(bench: argparse.ArgumentParser) -> None:
     strategies = _strategy_names()
-    bench.add_argument("--space", choices=SPACES, default="nb201")
+    bench.add_argument("--space", choices=TABLE_SPACES, default="nb201")
     bench.add_argument("--dataset", default="cifar10")
     bench.add_argument("--data-dir", help="benchmark tables folder (default $BO_NAS_DATA_DIR)")
     bench.add_argument("--methods", default="gp-tw,evolution,random",

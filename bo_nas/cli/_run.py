@@ -384,9 +384,9 @@ def cmd_run(args: argparse.Namespace) -> int:
             logger.warning("the %s table is a sample: the campaign searches only its %s "
                            "networks", cfg.space, f"{len(space):,}")
     else:
-        from bo_nas.spaces import NB101Space, NB201Space
+        from bo_nas.spaces import space_from_config
 
-        space = NB201Space() if cfg.space == "nb201" else NB101Space()
+        space = space_from_config({"name": cfg.space})
         evaluator = _training_evaluator(cfg, res, data_dir, workers)
     budget = clamp_budget(cfg.budget, space, res.name("budget"))
     if workers > budget:

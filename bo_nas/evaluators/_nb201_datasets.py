@@ -8,7 +8,12 @@ Files (in ``<data_dir>/nb201/``, see the data README):
   (the user's own, in the columns of the other two);
 - ``nb201_test_12ep_200ep.csv`` for ``fidelity=12``;
 - ``nb201_hw_<dataset>.csv`` for latencies and energies (HW-NAS-Bench);
-- ``nb201_zc_proxies_cifar10.csv`` for params and FLOPs (see `_cost_model`).
+- params and FLOPs from ``nb201_zc_proxies_cifar10.csv`` (the shipped data: a linear
+  cost model fitted on its CIFAR-10 rows, see `_cost_model`) when it is there, else from
+  ``nb201_costs.csv`` (written by ``bo-nas data import`` from the official file: each
+  cell's own numbers for each dataset, as the official ``get_cost_info`` gives them).
+  The zero-cost table wins when both are there, so results on the shipped data do not
+  change when an import is added beside it.
 """
 
 from __future__ import annotations
@@ -34,7 +39,17 @@ from ._nb201_readers import (
     read_trainval_json,
 )
 from ._table import TabularResults, readonly
-from ._tables import BenchmarkTableError, cached, check_coverage, data_file, samples_file
+from ._tables import (
+    BenchmarkTableError,
+    cached,
+    check_coverage,
+    data_file,
+    nb201_key,
+    parse_nb201_cell,
+    parse_number,
+    read_csv,
+    samples_file,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -42,6 +57,15 @@ ZC_FILE = "nb201_zc_proxies_cifar10.csv"
 FIDELITY_FILE = "nb201_test_12ep_200ep.csv"
 _CIFAR10_JSON = "nb201_cifar10_trainval.json"
 _INDEX_CSV = "nb201_cifar10-valid.csv"
+#: Params, FLOPs and latency per cell and dataset, from the official file (`read_costs`).
+COSTS_FILE = "nb201_costs.csv"
+#: The datasets of `COSTS_FILE`, in the official order.
+COSTS_DATASETS: tuple[str, ...] = ("cifar10-valid", "cifar10", "cifar100", "ImageNet16-120")
+#: Its numbers per dataset: params (M), FLOPs (M), latency (s; empty where unknown).
+COSTS_METRICS: tuple[str, ...] = ("params", "flops", "latency")
+#: Columns of `COSTS_FILE`: ``arch_str``, then ``<dataset>_<metric>``.
+COSTS_COLUMNS: tuple[str, ...] = ("arch_str", *(
+    f"{d}_{m}" for d in COSTS_DATASETS for m in COSTS_METRICS))
 
 
 @dataclass(frozen=True)
@@ -117,6 +141,85 @@ class Table:
         )
 
 
+def read_costs(path: Path) -> dict[str, np.ndarray]:
+    """The rows of `COSTS_FILE`.
+
+    Returns:
+        ``{official string: costs}``, ``costs`` of shape `len(COSTS_DATASETS) x 3`:
+        per dataset, params (M), FLOPs (M) and latency (s; NaN where the cell is empty).
+
+    Raises:
+        BenchmarkTableError: for other columns, no rows, a repeated cell, params or
+            FLOPs missing or negative, a latency that is not positive.
+    """
+    out: dict[str, np.ndarray] = {}
+    line_of: dict[str, int] = {}
+    for line, row in read_csv(path, COSTS_COLUMNS):
+        where = f"line {line}"
+        s = nb201_key(parse_nb201_cell(path, where, "arch_str", row["arch_str"]))
+        if s in line_of:
+            raise BenchmarkTableError(
+                f"{path}, {where}: duplicate architecture {s!r} (first on line {line_of[s]})"
+            )
+        values = np.empty((len(COSTS_DATASETS), len(COSTS_METRICS)))
+        for i, d in enumerate(COSTS_DATASETS):
+            for j, m in enumerate(COSTS_METRICS):
+                column = f"{d}_{m}"
+                text = row[column]
+                if m == "latency" and text == "":
+                    values[i, j] = np.nan  # the official file has no latency here
+                    continue
+                x = parse_number(path, where, column, text)
+                # The official API reports None (written empty), never 0 or less, for an
+                # unmeasured latency; params and FLOPs are counts.
+                if (x <= 0) if m == "latency" else (x < 0):
+                    bound = "positive (empty when unknown)" if m == "latency" else ">= 0"
+                    raise BenchmarkTableError(
+                        f"{path}, {where}: {column!r} must be {bound}, got {x!r}")
+                values[i, j] = x
+        line_of[s] = line
+        out[s] = values
+    if not out:
+        raise BenchmarkTableError(f"{path}: no rows, expected one row per NB-201 cell")
+    return out
+
+
+def _cost_file(root: Path) -> Path:
+    """The file params and FLOPs come from: the zero-cost table when it is there (the
+    shipped data, whose results must not change), else `COSTS_FILE` when that is there,
+    else the zero-cost table again (so that the error names what is missing)."""
+    nb = root / "nb201"
+    if not (nb / ZC_FILE).is_file() and (nb / COSTS_FILE).is_file():
+        return nb / COSTS_FILE
+    return nb / ZC_FILE
+
+
+def _costs(root: Path, dataset: str, strings: list[str], source: str
+           ) -> tuple[np.ndarray, np.ndarray]:
+    """Params and FLOPs (millions) of the cells ``strings`` on ``dataset``'s network."""
+    spec = DATASETS[dataset]
+    path = _cost_file(root)
+    if path.name == COSTS_FILE:
+        rows = cached("nb201-costs-csv", [path], lambda: read_costs(path))
+        absent = [s for s in strings if s not in rows]
+        if absent:
+            raise BenchmarkTableError(
+                f"{path}: no row for architecture {absent[0]!r} ({len(rows):,} rows; "
+                f"expected one for each of the {len(strings):,} cells of {source}); "
+                "import the official file again to write both together"
+            )
+        k = COSTS_DATASETS.index(dataset)
+        both = np.array([rows[s][k, :2] for s in strings]).reshape(len(strings), 2)
+        return both[:, 0].copy(), both[:, 1].copy()
+    zc_path = data_file(root, "nb201", ZC_FILE, "params and FLOPs of NB-201 cells on "
+                        f"CIFAR-10 (columns {list(ZC_COLUMNS)}), or in its place "
+                        f"{COSTS_FILE}, which `bo-nas data import` writes from the "
+                        "official NAS-Bench-201 / NATS-Bench file")
+    coef = cached("nb201-costs", [zc_path], lambda: fit_costs(zc_path))
+    codes = op_codes(ops_of_string(s) for s in strings)
+    return costs_for(coef, codes, spec.n_classes, dataset)
+
+
 def _build_table(root: Path, dataset: str, fidelity: int, hardware: bool | None) -> Table:
     spec = DATASETS[dataset]
     nb = "nb201"
@@ -160,15 +263,15 @@ def _build_table(root: Path, dataset: str, fidelity: int, hardware: bool | None)
                 f"expected one for each of the {len(strings):,} cells of {source})"
             )
         val_arr = np.array([fid[s][column] for s in strings])
-    zc_path = data_file(root, nb, ZC_FILE, "params and FLOPs of NB-201 cells on CIFAR-10 "
-                        f"(columns {list(ZC_COLUMNS)})")
-    coef = cached("nb201-costs", [zc_path], lambda: fit_costs(zc_path))
-    codes = op_codes(ops_of_string(s) for s in strings)
-    params, flops = costs_for(coef, codes, spec.n_classes, dataset)
+    params, flops = _costs(root, dataset, strings, source)
     hw_names: tuple[str, ...] = ()
     hw = np.zeros((len(strings), 0))
     hw_path = root / nb / spec.hw_file
-    if hardware or (hardware is None and (spec.hw_shipped or hw_path.is_file())):
+    # A directory made by `bo-nas data import` (no zero-cost table, nb201_costs.csv in
+    # its place) has no HW tables, which the official files lack: there hardware=None
+    # reads them when present, as for ImageNet16-120, instead of requiring them.
+    hw_expected = spec.hw_shipped and _cost_file(root).name != COSTS_FILE
+    if hardware or (hardware is None and (hw_expected or hw_path.is_file())):
         hw_path = data_file(root, nb, spec.hw_file, "HW-NAS-Bench metrics with columns "
                             f"{list(NB201_HW_COLUMNS)}")
         rows = cached("nb201-hw", [hw_path], lambda: read_hw(hw_path))
@@ -204,7 +307,8 @@ def _build_table(root: Path, dataset: str, fidelity: int, hardware: bool | None)
 
 def _table_files(root: Path, dataset: str, fidelity: int) -> list[Path]:
     nb = root / "nb201"
-    files = [nb / DATASETS[dataset].file, nb / ZC_FILE]
+    # The costs file that _build_table reads (the zero-cost table or nb201_costs.csv).
+    files = [nb / DATASETS[dataset].file, _cost_file(root)]
     if dataset == "cifar10":
         files.append(nb / _INDEX_CSV)
     if fidelity == 12:

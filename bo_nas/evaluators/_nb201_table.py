@@ -57,8 +57,10 @@ class NB201Benchmark(TabularBenchmark[Table]):
     200-epoch test accuracy of the dataset's table, so regrets stay in final-model
     terms. Note that at fidelity 12 the search is steered by a test-set number.
 
-    Costs (``costs``): ``params`` and ``flops`` in millions, rebuilt for every cell from
-    the CIFAR-10 zero-cost table (see `_cost_model`). The table counts a
+    Costs (``costs``): ``params`` and ``flops`` in millions. Without the zero-cost table
+    but with ``nb201_costs.csv`` (written by ``bo-nas data import`` from the official
+    file), each cell's own numbers for the dataset are read from it. Otherwise they are
+    rebuilt for every cell from the CIFAR-10 zero-cost table (see `_cost_model`). The table counts a
     Linear(64, 10) classifier; other datasets add the head difference
     :math:`64(c - 10) + (c - 10)` to both (weights plus bias, FLOPs counted per image as
     the NB-201 counter does). For ImageNet16-120 (16×16 inputs) every feature map has a
@@ -86,7 +88,9 @@ class NB201Benchmark(TabularBenchmark[Table]):
         fidelity: Training epochs, 12 or 200.
         hardware: Read the HW table: ``True`` requires it, ``False`` skips it, ``None``
             requires it for the CIFAR datasets (shipped) and reads
-            ``nb201_hw_ImageNet16-120.csv`` when present.
+            ``nb201_hw_ImageNet16-120.csv`` when present; in a folder written by
+            ``bo-nas data import`` (costs from ``nb201_costs.csv``, no zero-cost table)
+            every HW table is read when present.
 
     Raises:
         ValueError: for an unknown dataset or fidelity, or fidelity 12 on a dataset

@@ -55,8 +55,9 @@ class TrainingEvaluator(Evaluator):
     sizes (``channels=16, cells_per_stage=5``, ``epochs=200``) on CIFAR with a GPU.
 
     Args:
-        space: ``"nb201"``, ``"nb101"``, ``"cell"``, or a space object (a `CellSpace`
-            brings its op names; they are mapped to modules by name).
+        space: ``"nb201"``, ``"nb101"``, ``"darts"``, ``"cell"``, or a space object (a
+            `CellSpace` brings its op names; they are mapped to modules by name). DARTS
+            networks have ``3 * cells_per_stage + 2`` cells (two reduction cells).
         dataset: ``"digits"`` (offline), ``"cifar10"`` or ``"cifar100"``.
         data_dir: Folder of the CIFAR python batches.
         epochs, batch_size, lr, weight_decay, label_smoothing: Training settings.

@@ -121,6 +121,8 @@ def draw_cell(
 ) -> Axes:
     """Draw an architecture as a left → right layered graph, nodes coloured by op.
 
+    A DARTS genotype is drawn as its two cells, ops on the edges (`draw_darts`).
+
     Layers are longest-path depths from the input; the input (square, left) and the
     output (square, right) stand apart from the operation nodes (circles). Colours come
     from `op_colour`, so one op has one colour in every figure.
@@ -140,6 +142,12 @@ def draw_cell(
     """
     if not isinstance(arch, Architecture):
         raise ValueError(f"arch: expected an Architecture, got {type(arch).__name__}")
+    from ._darts import draw_darts, is_darts
+
+    if is_darts(arch):
+        if ax is None:
+            _, ax = plt.subplots(figsize=(7.0, 3.2))
+        return draw_darts(arch, ax, title, legend=legend, labels=labels)
     if ax is None:
         _, ax = plt.subplots(figsize=(5.0, 3.2))
     graph = arch.pruned if pruned else arch.graph

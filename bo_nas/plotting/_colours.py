@@ -31,6 +31,12 @@ OP_COLOURS: Mapping[str, str] = MappingProxyType(
         "conv3x3-bn-relu": "#D55E00",
         "conv1x1-bn-relu": "#E69F00",
         "maxpool3x3": "#56B4E9",
+        # DARTS
+        "sep_conv_3x3": "#D55E00",
+        "sep_conv_5x5": "#E69F00",
+        "dil_conv_3x3": "#8C564B",
+        "dil_conv_5x5": "#BCBD22",
+        "max_pool_3x3": "#56B4E9",
     }
 )
 

@@ -1,4 +1,4 @@
-"""Search spaces: NAS-Bench-201, NAS-Bench-101 and a user's own cell space."""
+"""Search spaces: NAS-Bench-201, NAS-Bench-101, DARTS and a user's own cell space."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from bo_nas.encodings import OpTree
 
 from ._base import SearchSpace
 from ._cell import CellSpace, NB101Space, default_nb101_tree, flat_tree
+from ._darts import DARTSSpace, default_darts_tree
 from ._nb201 import NB201Space, default_nb201_tree
 from ._subset import SubsetSpace, distinct_networks
 
@@ -28,6 +29,8 @@ def space_from_config(config: Mapping[str, Any]) -> SearchSpace:
         return NB201Space()
     if name == "nb101":
         return NB101Space()
+    if name == "darts":
+        return DARTSSpace()
     if name == "cell":
         tree = None
         if config.get("op_tree"):
@@ -51,16 +54,18 @@ def space_from_config(config: Mapping[str, Any]) -> SearchSpace:
             raise ValueError(f"space config: a subset needs a 'base' space, got {base!r}")
         return SubsetSpace.from_config(config, space_from_config(base))
     raise ValueError(
-        f"space config: unknown space {name!r} (expected nb201, nb101, cell or subset)"
+        f"space config: unknown space {name!r} (expected nb201, nb101, darts, cell or subset)"
     )
 
 
 __all__ = [
     "CellSpace",
+    "DARTSSpace",
     "NB101Space",
     "NB201Space",
     "SearchSpace",
     "SubsetSpace",
+    "default_darts_tree",
     "default_nb101_tree",
     "default_nb201_tree",
     "distinct_networks",

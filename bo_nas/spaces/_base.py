@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
+
+import numpy as np
 
 from bo_nas._random import RandomLike, as_generator
 from bo_nas.encodings import Architecture, InvalidArchitectureError, OpTree, TWEncoder
@@ -56,15 +58,29 @@ class SearchSpace(ABC):
         gen = as_generator(rng)
         current = arch
         for _ in range(steps):
-            options = self._moves(current)
-            if not options:
+            step = self._step(current, gen)
+            if step is None:
                 return current
-            current = options[int(gen.integers(len(options)))]
+            current = step
         return current
 
     def _moves(self, arch: Architecture) -> list[Architecture]:
         """Where one `mutate` step may go: the neighbours."""
         return self.neighbours(arch)
+
+    def _step(
+        self,
+        arch: Architecture,
+        rng: np.random.Generator,
+        moves: Callable[[Architecture], list[Architecture]] | None = None,
+    ) -> Architecture | None:
+        """One mutation step: a uniform draw from ``moves(arch)`` (`_moves` by default),
+        ``None`` where there is nowhere to go. Spaces whose neighbour lists are costly to
+        build draw one move directly instead."""
+        options = (moves or self._moves)(arch)
+        if not options:
+            return None
+        return options[int(rng.integers(len(options)))]
 
     def sample_many(
         self, n: int, rng: RandomLike = None, exclude: Iterable[Architecture] = ()

@@ -62,7 +62,8 @@ class GPSettings:
         pool: How candidates are generated.
         prior: How zero-cost scores are used when the campaign has them
             (`ZeroCostPrior`: an initial design by score and a prior mean linear in the
-            score, by default); ``None`` ignores them.
+            score, by default); ``None`` (``false`` in TOML and on the command line)
+            ignores them.
     """
 
     selector: SelectionRule = field(default_factory=ThompsonSampling)
@@ -83,8 +84,13 @@ class GPSettings:
         check_int("n_init", self.n_init)
         if not isinstance(self.pool, PoolConfig):
             raise ValueError(f"pool: expected a PoolConfig, got {self.pool!r}")
+        if isinstance(self.prior, bool):
+            # TOML and the command line have no null: ``prior = false`` turns it off.
+            object.__setattr__(self, "prior", ZeroCostPrior() if self.prior else None)
         if self.prior is not None and not isinstance(self.prior, ZeroCostPrior):
-            raise ValueError(f"prior: expected a ZeroCostPrior or None, got {self.prior!r}")
+            raise ValueError(
+                f"prior: expected a ZeroCostPrior, None, true or false, got {self.prior!r}"
+            )
         if self.target not in ("log-error", "accuracy"):
             raise ValueError(f"target: expected 'log-error' or 'accuracy', got {self.target!r}")
 
@@ -129,6 +135,9 @@ class GPStrategy(Strategy):
         self._features: dict[str, np.ndarray] = {}
         self._scores: dict[str, np.ndarray] = {}
         self._hypers: dict[str, list] | None = None
+        # Seed of the random candidates the zero-cost design ranks (computed scores),
+        # drawn at the first design proposal and kept with the strategy's state.
+        self._design_seed: int | None = None
 
     @classmethod
     def from_config(cls, settings: Mapping[str, Any]) -> GPStrategy:
@@ -161,18 +170,22 @@ class GPStrategy(Strategy):
         self._feature_kind = features
 
     def get_state(self) -> dict[str, Any]:
-        return {"hypers": self._hypers}
+        return {"hypers": self._hypers, "design_seed": self._design_seed}
 
     def set_state(self, state: dict[str, Any]) -> None:
         self._hypers = state.get("hypers")
+        seed = state.get("design_seed")
+        self._design_seed = int(seed) if isinstance(seed, int) else None
 
     def propose(self, history: History, n: int, rng: np.random.Generator) -> list[Architecture]:
         complete = history.complete
         prior = self._prior
         if len(complete) < self.settings.n_init:
             if prior is not None and prior.design:
+                if self._design_seed is None:
+                    self._design_seed = int(rng.integers(2**63))
                 return prior_design(self.space, self.scores, history, n, rng,  # type: ignore[arg-type]
-                                    prior.design_candidates)
+                                    prior.design_candidates, sample_seed=self._design_seed)
             return self.space.sample_many(n, rng, exclude=[t.arch for t in history])
         pool = candidate_pool(self.space, history, rng, self.settings.pool)
         if prior is not None and prior.pool_fraction < 1:

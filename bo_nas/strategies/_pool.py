@@ -86,10 +86,10 @@ def candidate_pool(
         for _ in range(config.two_step):
             current = trial.arch
             for _ in range(2):
-                options = neighbours(current)
-                if not options:
+                step = space._step(current, rng, neighbours)
+                if step is None:
                     break
-                current = options[int(rng.integers(len(options)))]
+                current = step
             add(current)
     for arch in space.sample_many(config.n_random, rng, exclude=[]):
         add(arch)

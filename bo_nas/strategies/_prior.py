@@ -75,10 +75,16 @@ def prior_design(
     rng: np.random.Generator,
     candidates: int | None = None,
     exclude: Sequence[Architecture] = (),
+    sample_seed: int | None = None,
 ) -> list[Architecture]:
     """The ``n`` best-scored architectures not in ``history`` (nor ``exclude``) and not
     one mutation away from any architecture in them or chosen before them
-    (`ZeroCostPrior.design`)."""
+    (`ZeroCostPrior.design`).
+
+    Where the scores are computed, the candidates are random architectures; with
+    ``sample_seed`` they are the same ones at every call (drawn from that seed, those
+    already known left out), so a design built over several proposals scores one sample
+    once instead of a new sample each time."""
     known = [*(t.arch for t in history), *exclude]
     ident = _network_id(space)
     seen = {ident(a) for a in known}
@@ -88,7 +94,12 @@ def prior_design(
         pool = [networks[i] for i in keep]
         raw = table[keep]
     else:
-        pool = space.sample_many(candidates or _DESIGN_SAMPLE, rng, exclude=known)
+        if sample_seed is None:
+            pool = space.sample_many(candidates or _DESIGN_SAMPLE, rng, exclude=known)
+        else:
+            drawn = space.sample_many(candidates or _DESIGN_SAMPLE,
+                                      np.random.default_rng(sample_seed))
+            pool = [a for a in drawn if ident(a) not in seen]
         # Each network once: ranks are among networks, not among ways of writing one.
         pool = list({ident(a): a for a in pool}.values())
         raw = source.scores(pool) if pool else np.zeros((0, len(source.names)))

@@ -4,7 +4,8 @@ The pieces, in the order a run uses them:
 
 - `load_dataset` (digits offline, CIFAR-10/100 from their python batches) →
   `ImageDataset`;
-- `build_network` (cell + the space's skeleton) → ``torch.nn.Module``;
+- `build_network` (cell + the space's skeleton) → ``torch.nn.Module``; for DARTS
+  genotypes the DARTS paper's network, `DARTSNetwork`;
 - `train` with a `TrainConfig` → `TrainResult` (accuracies, time, params, FLOPs,
   per-epoch curve);
 - `suggest_cpu_settings` for workers, threads and batch size on a CPU machine.
@@ -20,6 +21,15 @@ Example:
 """
 
 from ._cells import CellPlan, DagCell, NB101Cell, nb101_vertex_channels
+from ._darts import AUXILIARY_PREFIX, AuxiliaryHead, DARTSCell, DARTSNetwork, drop_path
+from ._darts_ops import (
+    DARTS_OP_FACTORIES,
+    DARTSOpFactory,
+    DilConv,
+    FactorizedReduce,
+    SepConv,
+    darts_op,
+)
 from ._data import (
     DATASETS,
     DatasetError,
@@ -67,19 +77,27 @@ from ._ops import (
 )
 
 __all__ = [
+    "AUXILIARY_PREFIX",
+    "DARTS_OP_FACTORIES",
     "DATASETS",
     "DEFAULT_SIZES",
     "GENERIC_OP_FACTORIES",
     "NB101_OP_FACTORIES",
     "NB201_OP_FACTORIES",
+    "AuxiliaryHead",
     "Batches",
     "CellPlan",
     "CpuSettings",
+    "DARTSCell",
+    "DARTSNetwork",
+    "DARTSOpFactory",
     "DagCell",
     "DatasetError",
     "DatasetFormatError",
     "DatasetNotFoundError",
+    "DilConv",
     "EpochStats",
+    "FactorizedReduce",
     "ImageDataset",
     "NB101Cell",
     "NB101Network",
@@ -87,6 +105,7 @@ __all__ = [
     "OpFactory",
     "ReLUConvBN",
     "ResidualReduction",
+    "SepConv",
     "TrainConfig",
     "TrainResult",
     "TrainingDivergedError",
@@ -98,6 +117,8 @@ __all__ = [
     "build_network",
     "count_flops",
     "count_parameters",
+    "darts_op",
+    "drop_path",
     "evaluate_accuracy",
     "init_parameters",
     "load_cifar_dataset",

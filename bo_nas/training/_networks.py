@@ -6,6 +6,10 @@
 - NAS-Bench-101: stem conv3x3-BN-ReLU with ``C`` channels (128 in the benchmark); three
   stacks of ``N`` cells (3 in the benchmark), each stack after the first starting with
   a 2×2 max-pool and doubling the channels; global average pool → linear.
+- DARTS: `DARTSNetwork`, the DARTS paper's evaluation network: stem conv3x3 + BN with
+  ``3C`` channels; three stages of ``N`` normal cells with a reduction cell between
+  consecutive stages (``3N + 2`` cells; the paper's 20 cells are ``N = 6``); global
+  average pool → linear.
 """
 
 from __future__ import annotations
@@ -20,10 +24,12 @@ import torch
 from torch import nn
 
 from bo_nas.encodings import Architecture, InvalidArchitectureError
+from bo_nas.encodings._darts import DARTSGenotype, darts_genotype_of
 from bo_nas.encodings._nb201 import nb201_ops_of
 from bo_nas.spaces import CellSpace, NB101Space, NB201Space, SearchSpace
 
 from ._cells import CellPlan, DagCell, NB101Cell, _topological
+from ._darts import DARTSNetwork
 from ._ops import (
     NB101_OP_FACTORIES,
     NB201_OP_FACTORIES,
@@ -32,10 +38,17 @@ from ._ops import (
     resolve_op_factories,
 )
 
-SkeletonName = Literal["nb201", "nb101", "cell"]
+SkeletonName = Literal["nb201", "nb101", "cell", "darts"]
 
-#: Default (channels, cells per stage) of each skeleton: the benchmarks' own sizes.
-DEFAULT_SIZES: dict[str, tuple[int, int]] = {"nb201": (16, 5), "nb101": (128, 3), "cell": (16, 5)}
+#: Default (channels, cells per stage) of each skeleton: the benchmarks' own sizes, except
+#: DARTS. There C=16, N=2 (8 cells) is the DARTS *search* network's size: the paper's
+#: evaluation network (C=36, N=6: 20 cells, 3.3 M parameters, 0.55 GFLOPs on 32×32) costs
+#: 12× the FLOPs (DARTS-V2 on 8×8 digits: 34 M against 2.9 M; one CPU core trains an
+#: epoch of digits in about 30 s against 4 s), while 8 cells keep the three stages and
+#: both reductions (NB-301 trains 8 cells too, at C=32).
+DEFAULT_SIZES: dict[str, tuple[int, int]] = {
+    "nb201": (16, 5), "nb101": (128, 3), "cell": (16, 5), "darts": (16, 2),
+}
 
 
 class ResidualReduction(nn.Module):
@@ -145,15 +158,29 @@ class NB101Network(nn.Module):
         return self.classifier(torch.flatten(self.pool(x), 1))
 
 
+def _darts_space_type() -> type[SearchSpace] | None:
+    # Imported when asked for, and optional, so this module works whether or not the
+    # spaces package (edited independently) provides DARTSSpace.
+    try:
+        from bo_nas.spaces import DARTSSpace
+    except ImportError:
+        return None
+    return DARTSSpace
+
+
 def skeleton_of(space: str | SearchSpace) -> tuple[SkeletonName, SearchSpace | None]:
-    """Which skeleton a space uses: ``"nb201"``, ``"nb101"`` or ``"cell"``.
+    """Which skeleton a space uses: ``"nb201"``, ``"nb101"``, ``"cell"`` or ``"darts"``.
 
     Args:
-        space: ``"nb201"``, ``"nb101"``, ``"cell"`` (any DAG, ops by name) or a space.
+        space: ``"nb201"``, ``"nb101"``, ``"cell"`` (any DAG, ops by name), ``"darts"``
+            or a space.
 
     Raises:
         ValueError: for another name or type.
     """
+    darts_type = _darts_space_type()
+    if (darts_type is not None and isinstance(space, darts_type)) or space == "darts":
+        return "darts", space if isinstance(space, SearchSpace) else None
     if isinstance(space, NB201Space) or space == "nb201":
         return "nb201", space if isinstance(space, SearchSpace) else None
     if isinstance(space, NB101Space) or space == "nb101":
@@ -161,8 +188,8 @@ def skeleton_of(space: str | SearchSpace) -> tuple[SkeletonName, SearchSpace | N
     if isinstance(space, CellSpace) or space == "cell":
         return "cell", space if isinstance(space, SearchSpace) else None
     raise ValueError(
-        f"space: expected 'nb201', 'nb101', 'cell' or a NB201Space/NB101Space/CellSpace, "
-        f"got {space!r}"
+        f"space: expected 'nb201', 'nb101', 'cell', 'darts' or a NB201Space/NB101Space/"
+        f"CellSpace/DARTSSpace, got {space!r}"
     )
 
 
@@ -174,6 +201,14 @@ def _nb101_matrix(arch: Architecture) -> tuple[np.ndarray, tuple[str, ...]]:
     for u, v in g.edges:
         m[index[u], index[v]] = 1
     return m, tuple(g.nodes[v]["op"] for v in order)
+
+
+def _darts_genotype(arch: Architecture, space: SearchSpace | None) -> DARTSGenotype:
+    """The genotype of a DARTS cell graph: the space's reading when it has one."""
+    read = getattr(space, "genotype", None)
+    if callable(read):
+        return read(arch)  # type: ignore[no-any-return]
+    return darts_genotype_of(arch)  # raises InvalidArchitectureError for another graph
 
 
 def build_network(
@@ -193,13 +228,17 @@ def build_network(
         arch: The cell.
         space: ``"nb201"`` (NB-201 cell graph, NB-201 skeleton), ``"nb101"`` (NB-101
             cell and skeleton), ``"cell"`` or a `CellSpace` (any DAG, summed at merges,
-            NB-201 skeleton), or a space object of one of these kinds.
+            NB-201 skeleton), ``"darts"`` or a `DARTSSpace` (a DARTS genotype's graph,
+            `DARTSNetwork`), or a space object of one of these kinds.
         num_classes: Classifier outputs.
         channels: ``C``; `DEFAULT_SIZES` of the skeleton when omitted (16, or 128 for
             NB-101).
-        cells_per_stage: ``N`` cells per stage (stack); 5 for NB-201, 3 for NB-101.
+        cells_per_stage: ``N`` cells per stage (stack); 5 for NB-201, 3 for NB-101, 2
+            for DARTS. DARTS adds a reduction cell between stages: ``3N + 2`` cells
+            (the DARTS paper's 20-cell network is ``N = 6``).
         in_channels: Image channels.
-        ops: Extra or replacement op factories, ``{op name: factory(channels)}``.
+        ops: Extra or replacement op factories, ``{op name: factory(channels)}``; not
+            for DARTS, whose ops (`DARTS_OP_FACTORIES`) also take a stride.
         generator: Seeds the initial weights (`init_parameters`); PyTorch's default
             initialisation from the global generator when omitted.
 
@@ -230,6 +269,12 @@ def build_network(
         net: nn.Module = NB201Network(
             lambda ch: DagCell(plan, ch, factories), c, n, num_classes, in_channels
         )
+    elif skeleton == "darts":
+        if ops:
+            raise ValueError(f"ops: the DARTS ops are fixed (DARTS_OP_FACTORIES); got "
+                             f"{sorted(ops)}")
+        net = DARTSNetwork(_darts_genotype(arch, space_obj), c, 3 * n + 2, num_classes,
+                           in_channels)
     elif skeleton == "nb101":
         if not arch.is_connected:
             raise InvalidArchitectureError(f"{arch!r}: an NB-101 cell needs an input-output path")

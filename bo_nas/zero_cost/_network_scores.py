@@ -221,7 +221,7 @@ class NetworkScores(ScoreSource):
 
     Args:
         space: A space object or its skeleton name (``"nb201"``, ``"nb101"``,
-            ``"cell"``), as `build_network` accepts.
+            ``"darts"``, ``"cell"``), as `build_network` accepts.
         images: `N x C x H x W` float minibatch (already normalised), H, W >= 4.
         labels: `N` integer labels in ``[0, num_classes)``; needed for ``grad_kernel``.
         num_classes: Classifier outputs.
