@@ -17,14 +17,35 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
+from benchmarks._cells import error_cell
+
+_POST = {"kernel": "posterior"}
+
 #: Method label -> stored strategy config (``strategy_from_config``).
 METHODS: dict[str, dict[str, Any]] = {
-    "kdpp-mean": {"name": "gp-tw-kdpp", "quality": "mean", "alpha": 1.0},
-    "kdpp-mean3": {"name": "gp-tw-kdpp", "quality": "mean", "alpha": 3.0},
-    "kdpp-ei": {"name": "gp-tw-kdpp", "quality": "ei", "alpha": 1.0},
-    "kdpp-ucb": {"name": "gp-tw-kdpp", "quality": "ucb", "alpha": 1.0},
-    "kdpp-mean-map": {"name": "gp-tw-kdpp", "quality": "mean", "alpha": 1.0, "map": True},
-    "kdpp-mean3-map": {"name": "gp-tw-kdpp", "quality": "mean", "alpha": 3.0, "map": True},
+    # On the posterior covariance: the k-DPP before the study below made the prior
+    # kernel its default.
+    "kdpp-mean": {"name": "gp-tw-kdpp", "quality": "mean", "alpha": 1.0, **_POST},
+    "kdpp-mean3": {"name": "gp-tw-kdpp", "quality": "mean", "alpha": 3.0, **_POST},
+    "kdpp-ei": {"name": "gp-tw-kdpp", "quality": "ei", "alpha": 1.0, **_POST},
+    "kdpp-ucb": {"name": "gp-tw-kdpp", "quality": "ucb", "alpha": 1.0, **_POST},
+    "kdpp-mean-map": {"name": "gp-tw-kdpp", "alpha": 1.0, "map": True, **_POST},
+    "kdpp-mean3-map": {"name": "gp-tw-kdpp", "alpha": 3.0, "map": True, **_POST},
+    # The study of the k-DPP's parts (quality from a posterior draw, pool size and
+    # ranking, the DPP's kernel).
+    "kdpp-sample": {"name": "gp-tw-kdpp", "quality": "sample", "alpha": 1.0, **_POST},
+    "kdpp-sample3": {"name": "gp-tw-kdpp", "quality": "sample", "alpha": 3.0, **_POST},
+    "kdpp-mean3-m100": {"name": "gp-tw-kdpp", "alpha": 3.0, "top_m": 100, **_POST},
+    "kdpp-mean3-m1000": {"name": "gp-tw-kdpp", "alpha": 3.0, "top_m": 1000, **_POST},
+    "kdpp-mean3-all": {"name": "gp-tw-kdpp", "alpha": 3.0, "top_m": 100_000, **_POST},
+    "kdpp-mean3-rank-ucb": {"name": "gp-tw-kdpp", "alpha": 3.0, "rank": "ucb", **_POST},
+    "kdpp-mean3-rank-draw": {"name": "gp-tw-kdpp", "alpha": 3.0, "rank": "sample", **_POST},
+    "kdpp-mean3-prior": {"name": "gp-tw-kdpp", "alpha": 3.0, "kernel": "prior"},
+    "kdpp-sample-all": {"name": "gp-tw-kdpp", "quality": "sample", "alpha": 1.0,
+                        "top_m": 100_000, **_POST},
+    "kdpp-sample3-all": {"name": "gp-tw-kdpp", "quality": "sample", "alpha": 3.0,
+                         "top_m": 100_000, **_POST},
+    "ts": {"name": "gp-tw"},
     "topk": {"name": "gp-topk"},
     "kb": {"name": "gp-kb"},
     "bucb": {"name": "gp-bucb"},
@@ -48,6 +69,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                         help="random samples in the candidate pool")
     parser.add_argument("--pool-top-k", type=int, default=10,
                         help="incumbents whose mutations enter the pool")
+    parser.add_argument("--checkpoints", type=int, nargs="+", default=[50, 100, 150],
+                        help="evaluation counts at which to report")
     args = parser.parse_args(argv)
     pool = {"top_k": args.pool_top_k, "n_random": args.pool_random}
 
@@ -59,17 +82,21 @@ def main(argv: Sequence[str] | None = None) -> int:
         budget=args.budget, trials=args.trials, seed=args.first_seed, workers=args.jobs,
         batch_size=args.batch,
     )
-    final = args.budget
-    rows = {row["method"]: row for row in report.summary([final], ddof=1)}
+    checkpoints = [c for c in args.checkpoints if c <= args.budget]
+    rows = {row["method"]: row for row in report.summary(checkpoints, ddof=1)}
+    optimum = report.optimum_test_error
 
     print(f"NB-201 {args.dataset}: {args.trials} trials x {args.budget} queries in batches "
-          f"of {args.batch} (test error of the best-validation architecture)")
-    print(f"{'method':<16} {'test error %':>18} {'optimum found':>14} {'s/trial':>8}")
+          f"of {args.batch}, seeds {args.first_seed}-{args.first_seed + args.trials - 1} "
+          f"(test error % of the best-validation architecture, mean ± sd, and the trials "
+          f"at the optimum {optimum:.2f})")
+    print(f"{'method':<22}" + "".join(f"{'@' + str(c):>22}" for c in checkpoints)
+          + f"{'s/trial':>9}")
     for m in args.methods:
-        row = rows[m]
-        mean, sd = row[f"mean@{final}"], row[f"std@{final}"]
-        found, secs = row["optimum_share"], row["seconds_per_trial"]
-        print(f"{m:<16} {mean:>9.3f} ± {sd:6.3f} {found:>14.0%} {secs:>8.1f}")
+        err = report.errors(m)
+        cells = [error_cell(err[:, c - 1], optimum) for c in checkpoints]
+        print(f"{m:<22}" + "".join(f"{cell:>22}" for cell in cells)
+              + f"{rows[m]['seconds_per_trial']:>9.1f}")
     return 0
 
 

@@ -58,7 +58,9 @@ ALL_RULES: list[SelectionRule] = [
     ThompsonSampling(), ThompsonSampling(max_candidates=5, screen="logei"), LogEI(), UCB(),
     TopK(), TopK(by="ucb"), KrigingBeliever(), BUCB(), QLogNEI(mc_samples=32),
     QualityKDPP(), QualityKDPP(map=True), QualityKDPP(quality="ei"),
-    QualityKDPP(quality="ucb", alpha=1.0),
+    QualityKDPP(quality="ucb", alpha=1.0), QualityKDPP(quality="sample", top_m=10),
+    QualityKDPP(rank="ucb", top_m=10), QualityKDPP(rank="sample", top_m=10),
+    QualityKDPP(kernel="prior"), QualityKDPP(pending="sample"),
 ]
 
 
@@ -204,7 +206,8 @@ def test_configs_of_the_earlier_flat_form_still_resume() -> None:
            "alpha": 3.0, "map": False, "jitter": 1e-06,
            "pool": {"top_k": 10, "n_random": 200, "two_step": 20, "whole_space": False}}
     strategy = strategy_from_config(old)
-    assert strategy.selector == QualityKDPP()
+    # Stored before the prior kernel became the default: it resumes as it ran.
+    assert strategy.selector == QualityKDPP(kernel="posterior")
     assert strategy_from_config({"name": "gp-kb", "acquisition": "ts", "ucb_beta": 2.0,
                                  "top_m": 300}).selector == KrigingBeliever()
 
@@ -292,3 +295,63 @@ def test_select_on_fitted_tw_gp() -> None:
             picks = rule.select(model, X_pool, pending, 5, _gen(1))
             assert len(set(picks)) == 5, rule
             assert picks == rule.select(model, X_pool, pending, 5, _gen(1))
+
+
+def test_kdpp_sample_quality_follows_the_draw(model: SingleTaskGP) -> None:
+    """With a large alpha, quality from one posterior draw makes the DPP pick that draw's
+    argmax: the Thompson-sampling pick, as an independent draw from the same
+    eigendecomposition gives it."""
+    from bo_nas.selection._kdpp import _draw
+    from bo_nas.selection._pool import seed_from
+
+    pool = torch.rand(25, 3, generator=_gen(8), dtype=torch.float64)
+    rule = QualityKDPP(quality="sample", alpha=200.0, map=True, top_m=25)
+    for s in range(5):
+        pick = rule.select(model, pool, None, 1, _gen(s))
+        with torch.no_grad():
+            latent = model(pool)
+        rng = np.random.default_rng(seed_from(_gen(s)))
+        draw = _draw(latent.mean.numpy(), latent.covariance_matrix.numpy(), rng)
+        assert pick == [int(np.argmax(draw))]
+
+
+def test_kdpp_sampled_fantasies_move_the_mean_at_pending_points(model: SingleTaskGP) -> None:
+    from bo_nas.selection._kdpp import _sampled_fantasy
+
+    pending = torch.rand(2, 3, generator=_gen(9), dtype=torch.float64)
+    means = set()
+    for s in range(3):
+        fantasy = _sampled_fantasy(model, pending, np.random.default_rng(s))
+        with torch.no_grad():
+            means.add(round(float(fantasy.posterior(pending).mean[0]), 6))
+            shrunk = fantasy.posterior(pending).variance
+        assert (shrunk <= model.posterior(pending).variance).all()
+    assert len(means) == 3  # each draw believes a different value
+
+
+def test_kdpp_stored_before_the_kernel_setting_resumes_on_the_posterior() -> None:
+    from bo_nas.selection._base import rule_from_config
+
+    stored = {"rule": "kdpp", "quality": "mean", "alpha": 3.0, "map": False,
+              "jitter": 1e-6, "top_m": 300, "beta": 2.0}
+    assert rule_from_config(stored).kernel == "posterior"
+    assert rule_from_config({**stored, "kernel": "prior"}).kernel == "prior"
+    assert QualityKDPP().kernel == "prior"  # the default since the study
+    assert rule_from_config({"rule": "kdpp", "alpha": 1.0}).kernel == "prior"
+    again = QualityKDPP(pending="sample", rank="ucb")
+    assert rule_from_config(again.to_config()) == again
+
+
+def test_kdpp_prior_kernel_keeps_batches_away_from_pending_points(model: SingleTaskGP) -> None:
+    """Given a pending point, its twin in the pool has (almost) no similarity mass left:
+    the conditioned prior kernel's diagonal there is ~0, as for the posterior kernel."""
+    from bo_nas.selection._kdpp import _prior_given_pending
+
+    pool = torch.rand(12, 3, generator=_gen(10), dtype=torch.float64)
+    pending = pool[3:4].clone()
+    K = _prior_given_pending(model, pool, pending, 1e-9)
+    free = _prior_given_pending(model, pool, None, 1e-9)
+    assert K[3, 3] < 1e-6 * free[3, 3]
+    assert np.all(np.diag(K) <= np.diag(free) + 1e-12)
+    picks = [QualityKDPP(map=True).select(model, pool, pending, 3, _gen(s)) for s in range(3)]
+    assert all(3 not in p for p in picks)

@@ -64,6 +64,13 @@ class SelectionRule(ABC):
         return {"rule": self.rule, **settings_to_config(self)}
 
     @classmethod
+    def stored_defaults(cls, settings: dict[str, Any]) -> dict[str, Any]:
+        """``settings`` read back from a store, with the defaults of the release that
+        wrote them where a later release changed a default (a campaign resumes with the
+        rule it started with). The identity unless a rule changed a default."""
+        return settings
+
+    @classmethod
     def from_config(cls, config: Mapping[str, Any]) -> SelectionRule:
         """Rebuild a rule from `to_config`'s output (dispatching on ``"rule"``)."""
         return rule_from_config(config)
@@ -79,7 +86,7 @@ def rule_from_config(config: Mapping[str, Any]) -> SelectionRule:
     cls = _RULES[name]
     if not dataclasses.is_dataclass(cls):
         raise ValueError(f"selector {name!r}: expected a dataclass rule class")
-    settings = {k: v for k, v in config.items() if k != "rule"}
+    settings = cls.stored_defaults({k: v for k, v in config.items() if k != "rule"})
     return settings_from_config(cls, settings, f"selector {name!r}")
 
 

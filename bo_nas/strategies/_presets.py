@@ -53,7 +53,7 @@ def _sequential(s: Shorthand) -> SelectionRule:
 def _kdpp(s: Shorthand) -> SelectionRule:
     if "ucb_beta" in s:
         s["beta"] = s.pop("ucb_beta")
-    return QualityKDPP(**s)
+    return QualityKDPP(**QualityKDPP.stored_defaults(s))
 
 
 def _topk(s: Shorthand) -> SelectionRule:
@@ -66,7 +66,8 @@ _PRESETS: dict[str, tuple[Callable[[Shorthand], SelectionRule], tuple[str, ...]]
     "gp-tw": (_sequential, ("acquisition", "ucb_beta")),
     "gp-hamming": (_sequential, ("acquisition", "ucb_beta")),
     "gp": (_sequential, ("acquisition", "ucb_beta")),
-    "gp-tw-kdpp": (_kdpp, ("quality", "alpha", "map", "jitter", "top_m", "ucb_beta")),
+    "gp-tw-kdpp": (_kdpp, ("quality", "alpha", "map", "jitter", "top_m", "ucb_beta", "rank",
+                           "kernel", "pending")),
     "gp-topk": (_topk, ("acquisition", "ucb_beta")),
     "gp-kb": (lambda s: KrigingBeliever(), ()),
     "gp-bucb": (lambda s: BUCB(beta=s.get("ucb_beta", 2.0)), ("ucb_beta",)),
