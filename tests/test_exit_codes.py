@@ -175,6 +175,9 @@ def cannot_write(tmp: Path, capsys: pytest.CaptureFixture[str]) -> tuple[int, st
 def _main_in_child(argv: list[str], stderr: str, closed_stdout: bool = False) -> None:
     """Body of a child process: ``bo-nas ARGV`` with stderr into a file, and stdout a
     pipe whose reader has gone when ``closed_stdout`` (``bo-nas export | head -0``)."""
+    # A fresh interpreter's Ctrl-C handling, whatever the fork server inherited (a server
+    # started while SIGINT was ignored hands SIG_IGN on to every child).
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     fd = os.open(stderr, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
     os.dup2(fd, 2)
     sys.stderr = open(2, "w", closefd=False)  # noqa: SIM115 - the process's own stderr
