@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from _darts_cells import DARTS_V2
 from torch import nn
 
 import bo_nas.spaces
@@ -27,13 +28,6 @@ from bo_nas.training import (
 )
 from bo_nas.zero_cost import NetworkScores
 
-DARTS_V2 = (
-    "Genotype(normal=[('sep_conv_3x3', 0), ('sep_conv_3x3', 1), ('sep_conv_3x3', 0), "
-    "('sep_conv_3x3', 1), ('sep_conv_3x3', 1), ('skip_connect', 0), ('skip_connect', 0), "
-    "('dil_conv_3x3', 2)], normal_concat=[2, 3, 4, 5], reduce=[('max_pool_3x3', 0), "
-    "('max_pool_3x3', 1), ('skip_connect', 2), ('max_pool_3x3', 1), ('max_pool_3x3', 0), "
-    "('skip_connect', 2), ('skip_connect', 2), ('max_pool_3x3', 1)], reduce_concat=[2, 3, 4, 5])"
-)
 V2 = DARTSGenotype.from_string(DARTS_V2)
 #: Every op in both cells, stride-2 skips and 5×5 convs on the reduction inputs.
 ALL_OPS = DARTSGenotype(

@@ -11,6 +11,7 @@ import numpy as np
 import ot
 import pytest
 import torch
+from _darts_cells import DARTS_V2
 
 from bo_nas import DARTSSpace, InvalidArchitectureError, TreeWassersteinKernel
 from bo_nas.encodings import DARTS_OPS, Architecture, DARTSGenotype, darts_architecture
@@ -18,13 +19,6 @@ from bo_nas.spaces import NB201Space, space_from_config
 
 TOL = 1e-9
 
-DARTS_V2 = (
-    "Genotype(normal=[('sep_conv_3x3', 0), ('sep_conv_3x3', 1), ('sep_conv_3x3', 0), "
-    "('sep_conv_3x3', 1), ('sep_conv_3x3', 1), ('skip_connect', 0), ('skip_connect', 0), "
-    "('dil_conv_3x3', 2)], normal_concat=[2, 3, 4, 5], reduce=[('max_pool_3x3', 0), "
-    "('max_pool_3x3', 1), ('skip_connect', 2), ('max_pool_3x3', 1), ('max_pool_3x3', 0), "
-    "('skip_connect', 2), ('skip_connect', 2), ('max_pool_3x3', 1)], reduce_concat=[2, 3, 4, 5])"
-)
 
 
 @pytest.fixture(scope="module")
