@@ -10,7 +10,8 @@ The nouns:
   pool and a selection rule from `bo_nas.selection`) against an `Evaluator`
   (`NB201Benchmark` tables, or `TrainingEvaluator` for real training), persisted in a
   SQLite store; `register_strategy` and `register_evaluator` add your own by name, so
-  that a campaign using them can be resumed.
+  that a campaign using them can be resumed;
+- `Objective` and `Constraint` make a campaign multi-objective or hardware-bounded.
 
 Every name is imported when first read (PEP 562): ``import bo_nas`` loads neither
 torch nor BoTorch, and ``bo_nas.encodings`` needs only numpy and networkx.
@@ -50,13 +51,15 @@ _WHERE = {
     "ZeroCostPrior": "bo_nas.strategies",
     "register_evaluator": "bo_nas._registry",
     "register_strategy": "bo_nas._registry",
+    "Constraint": "bo_nas.objectives",
+    "Objective": "bo_nas.objectives",
 }
 
 # Subpackages readable as attributes (``bo_nas.strategies.RandomSearch``) without an
 # import of their own, as they were when this module imported everything.
 _SUBPACKAGES = (
     "batch", "bench", "campaign", "cli", "encodings", "evaluators", "kernels",
-    "plotting", "selection", "spaces", "strategies", "training", "zero_cost",
+    "objectives", "plotting", "selection", "spaces", "strategies", "training", "zero_cost",
 )
 
 __getattr__, __dir__ = attach(__name__, _WHERE, _SUBPACKAGES)
@@ -70,6 +73,7 @@ if TYPE_CHECKING:
         TWEncoder,
     )
     from bo_nas.kernels import TreeWassersteinKernel
+    from bo_nas.objectives import Constraint, Objective
     from bo_nas.spaces import CellSpace, DARTSSpace, NB101Space, NB201Space, SearchSpace
 
     from ._registry import register_evaluator, register_strategy
@@ -89,6 +93,7 @@ __all__ = [
     "BoNasError",
     "Campaign",
     "CellSpace",
+    "Constraint",
     "DARTSSpace",
     "EvaluationResult",
     "Evaluator",
@@ -98,6 +103,7 @@ __all__ = [
     "NB101Space",
     "NB201Benchmark",
     "NB201Space",
+    "Objective",
     "OpTree",
     "SearchSpace",
     "Strategy",

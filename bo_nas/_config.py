@@ -71,7 +71,8 @@ class Setting:
         key: The long flag without dashes; also the TOML and stored key.
         attr: The `RunConfig` attribute.
         help: The flag's help.
-        kind: ``str``, ``int``, ``bool``, ``path`` or ``table`` (``KEY=VALUE`` pairs).
+        kind: ``str``, ``int``, ``bool``, ``path``, ``table`` (``KEY=VALUE`` pairs) or
+            ``list`` (a repeatable flag; a list of strings in TOML).
         choices: Allowed values, if fixed.
         minimum: Smallest allowed integer.
         metavar: The flag's value in the help.
@@ -130,6 +131,16 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("out", "out", "folder for a new store and the figures (default bo-nas-runs; "
             "with --store and no --out, figures go beside the store)", kind="path",
             metavar="DIR"),
+    Setting("objective", "objectives",
+            "an objective, METRIC[:min|max[:THRESHOLD]] (val_accuracy or a cost: params, "
+            "flops, edgegpu_latency, ...; repeatable; two or more make a Pareto search), "
+            "e.g. --objective val_accuracy --objective edgegpu_latency:min",
+            kind="list", metavar="METRIC[:DIR]"),
+    Setting("constraint", "constraints",
+            "a bound, METRIC<=BOUND or METRIC>=BOUND (repeatable); on a cost known before "
+            "evaluating (table costs; params and flops when training) no violating "
+            "network is ever proposed, e.g. --constraint params<=1.0",
+            kind="list", metavar="METRIC<=BOUND"),
     Setting("strategy-options", "strategy_options",
             "a setting of the strategy, KEY=VALUE (VALUE as in TOML; repeatable), e.g. "
             "n_init=10", kind="table", metavar="KEY=VALUE"),
@@ -177,6 +188,8 @@ class RunConfig:
     max_retries: int = 1
     store: str | None = None
     out: str = "bo-nas-runs"
+    objectives: list[str] = field(default_factory=list)
+    constraints: list[str] = field(default_factory=list)
     strategy_options: dict[str, Any] = field(default_factory=dict)
     train: dict[str, Any] = field(default_factory=dict)
 
@@ -233,8 +246,8 @@ class RunConfig:
         out: dict[str, Any] = {}
         for s in SETTINGS:
             value = getattr(self, s.attr)
-            if value is not None and value != {}:
-                out[s.key] = dict(value) if isinstance(value, dict) else value
+            if value is not None and value != {} and value != []:
+                out[s.key] = _copy(value)
         return out
 
 
@@ -254,6 +267,17 @@ def _check(s: Setting, value: Any, name: str) -> None:
     elif s.kind == "path":
         if not isinstance(value, str) or not value or "\x00" in value:
             raise ConfigError(f"{name}: expected a path, got {value!r}")
+    elif s.kind == "list":
+        if isinstance(value, str):
+            raise ConfigError(f"{name}: expected a list of texts, e.g. [{value!r}]")
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            raise ConfigError(f"{name}: expected a list of texts, got {value!r}")
+        from bo_nas.objectives import parse_constraints, parse_objectives
+
+        try:
+            (parse_objectives if s.attr == "objectives" else parse_constraints)(value)
+        except ValueError as exc:
+            raise ConfigError(f"{name}: {exc}") from None
     elif s.kind == "table":
         if not isinstance(value, dict) or not all(isinstance(k, str) for k in value):
             raise ConfigError(f"{name}: expected a table of settings, got {value!r}")
@@ -267,7 +291,7 @@ def _check(s: Setting, value: Any, name: str) -> None:
 
 
 _REQUIRED = {"space", "evaluator", "budget", "asynchronous", "strategy", "seed",
-             "max_retries", "out", "strategy_options", "train"}
+             "max_retries", "out", "objectives", "constraints", "strategy_options", "train"}
 
 
 def _check_finite(name: str, value: Any) -> None:
@@ -320,6 +344,8 @@ def config_from_mapping(data: Mapping[str, Any], source: str = "config") -> RunC
 
 
 def _copy(value: Any) -> Any:
+    if isinstance(value, list):
+        return list(value)
     return dict(value) if isinstance(value, dict) else value
 
 
@@ -402,6 +428,9 @@ def resolve(file: str | None, flags: Mapping[str, Any]) -> Resolved:
         base = file_data.get(key)
         if BY_KEY[key].kind == "table" and isinstance(base, dict):
             merged[key] = {**base, **value}
+        elif BY_KEY[key].kind == "list" and isinstance(base, list):
+            # Flags add to the file's list, as table flags add to its table.
+            merged[key] = [*base, *(v for v in value if v not in base)]
         else:
             merged[key] = value
     cfg = RunConfig.__new__(RunConfig)  # validated below, naming each setting's source

@@ -33,7 +33,8 @@ needs_data = pytest.mark.skipif(
 TABLE = {"space": "nb201", "evaluator": "table", "dataset": "cifar100", "data-dir": "data",
          "budget": 3, "batch": 2, "async": True, "strategy": "gp-tw", "acquisition": "ucb",
          "fidelity": 12, "seed": 5, "max-retries": 0, "store": "runs/t.sqlite",
-         "out": "figures", "strategy-options": {"n_init": 2, "ucb_beta": 1.5}}
+         "out": "figures", "objective": ["val_accuracy", "params:min"],
+         "constraint": ["params<=1.2"], "strategy-options": {"n_init": 2, "ucb_beta": 1.5}}
 TRAIN = {"space": "nb101", "evaluator": "train", "dataset": "digits", "device": "cpu",
          "budget": 4, "batch": 1, "strategy": "random", "epochs": 2, "seed": 1,
          "max-retries": 3, "out": "o", "train": {"lr": 0.05, "channels": 4}}
@@ -46,6 +47,8 @@ def toml_value(v: Any) -> str:
         return repr(v)
     if isinstance(v, str):
         return json.dumps(v)
+    if isinstance(v, list):
+        return "[" + ", ".join(toml_value(x) for x in v) + "]"
     raise TypeError(v)
 
 
@@ -70,6 +73,9 @@ def flags(settings: dict[str, Any]) -> list[str]:
         elif s.kind == "table":
             for k, v in value.items():
                 argv += [s.flag, f"{k}={toml_value(v)}"]
+        elif s.kind == "list":
+            for v in value:
+                argv += [s.flag, v]
         else:
             argv += [s.flag, str(value)]
     return argv

@@ -15,23 +15,37 @@ from bo_nas._registry import strategy_from_config
 from bo_nas.campaign import Campaign
 from bo_nas.encodings import Architecture
 from bo_nas.evaluators import EvaluationResult
+from bo_nas.objectives import Objective
 from bo_nas.spaces import NB201Space
 from bo_nas.strategies import Strategy, builtin_strategies
 
-_POOL = {"top_k": 2, "n_random": 30, "two_step": 2}
+_POOL = {"top_k": 2, "n_random": 30, "two_step": 2, "whole_space": False}
 # Small settings, so that the suite stays quick; the names are every registered built-in.
 _SMALL: dict[str, dict[str, Any]] = {
     "random": {},
     "local-search": {"n_init": 4},
     "evolution": {"population_size": 6, "sample_size": 3},
+    "nsga2": {"population_size": 6},
     "bananas": {"n_init": 4, "pool": _POOL, "ensemble": {"n_models": 2, "epochs": 20}},
     "nasbowl": {"n_init": 4, "pool": _POOL, "h_values": [0, 1]},
 }
 NAMES = sorted(builtin_strategies())
 
 
+#: Presets whose rule is for several objectives run on accuracy and the toy's FLOPs.
+_PARETO = {"gp-tw-ehvi", "gp-tw-pareto-ts"}
+_TWO = (Objective("val_accuracy"), Objective("flops", minimize=True))
+
+
+def _objectives(name: str) -> tuple[Objective, ...] | None:
+    return _TWO if name in _PARETO else None
+
+
 def _strategy(name: str) -> Strategy:
-    return strategy_from_config({"name": name, **_SMALL.get(name, {"n_init": 4, "pool": _POOL})})
+    s = strategy_from_config({"name": name, **_SMALL.get(name, {"n_init": 4, "pool": _POOL})})
+    if name in _PARETO:
+        s.use_objectives(_TWO)
+    return s
 
 
 def _history(space: NB201Space, n_complete: int, n_pending: int) -> History:
@@ -94,10 +108,12 @@ def test_a_resumed_campaign_proposes_what_an_uninterrupted_one_does(
     name: str, tmp_path: Path
 ) -> None:
     budget, batch = 10, 2
-    with Campaign(NB201Space(), ConvCount(), _strategy(name), seed=3) as campaign:
+    with Campaign(NB201Space(), ConvCount(), _strategy(name), seed=3,
+                  objectives=_objectives(name)) as campaign:
         expected = [t.arch.key for t in campaign.run(budget, batch_size=batch)]
     store = tmp_path / "c.sqlite"
-    campaign = Campaign(NB201Space(), _InterruptAt(8), _strategy(name), seed=3, store=store)
+    campaign = Campaign(NB201Space(), _InterruptAt(8), _strategy(name), seed=3, store=store,
+                        objectives=_objectives(name))
     with campaign, pytest.raises(KeyboardInterrupt):
         campaign.run(budget, batch_size=batch)
     with Campaign.resume(store, evaluator=ConvCount()) as resumed:

@@ -394,12 +394,13 @@ def test_both_benchmarks_answer_all_results_alike(c10: NB201Benchmark) -> None:
     for bench, res in ((c10, r201), (nb101, r101)):
         n = len(bench)
         assert len(res.keys) == n and res.val_accuracy.shape == (n,)
-        assert set(res.costs) == {"params", "flops"}
+        expected = {"params", "flops", *getattr(bench._load(), "hw_names", ())}
+        assert set(res.costs) == expected
         assert all(c.shape == (n,) and not c.flags.writeable for c in res.costs.values())
         assert not res.val_accuracy.flags.writeable
         # The costs mapping is the caller's own: adding to it leaves the table alone.
         res.costs["extra"] = res.val_accuracy  # type: ignore[index]
-        assert set(bench.all_results().costs) == {"params", "flops"}
+        assert set(bench.all_results().costs) == expected
     assert r201.strings == r201.keys and r201.architectures is None
     assert r201.index is not None and r201.test_accuracy is not None
     assert r101.index is None and r101.test_accuracy is None

@@ -15,6 +15,7 @@ _WHERE = {
     "TrialState": "bo_nas._history",
     "Campaign": "._campaign",
     "incumbent_curve": "._campaign",
+    "pareto_front": "bo_nas._front",
     "dask_executor": "._dask",
     "local_gpu_cluster": "._dask",
     "ClockedExecutor": "._executors",
@@ -43,6 +44,7 @@ _WHERE = {
 __getattr__, __dir__ = attach(__name__, _WHERE)
 
 if TYPE_CHECKING:
+    from bo_nas._front import pareto_front
     from bo_nas._history import History, Trial, TrialState
 
     from ._campaign import Campaign, incumbent_curve
@@ -100,6 +102,7 @@ __all__ = [
     "incumbent_curve",
     "local_executor",
     "local_gpu_cluster",
+    "pareto_front",
     "read_snapshot",
     "read_store",
     "run_simulated",

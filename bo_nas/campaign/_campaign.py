@@ -8,17 +8,25 @@ import math
 import os
 import time
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_COMPLETED, Executor, Future, wait
 from typing import Any
 
 import numpy as np
 
+from bo_nas._front import pareto_front
 from bo_nas._history import History, Trial, TrialState
 from bo_nas._incumbent import IncumbentKey, incumbent_values
 from bo_nas.encodings import Architecture
 from bo_nas.evaluators import EvaluationError, EvaluationResult, Evaluator, InvalidResultError
-from bo_nas.spaces import SearchSpace, distinct_networks
+from bo_nas.objectives import (
+    Constraint,
+    Objective,
+    feasible,
+    parse_constraints,
+    parse_objectives,
+)
+from bo_nas.spaces import ConstrainedSpace, SearchSpace, distinct_networks
 from bo_nas.strategies import Strategy
 
 from ._executors import ClockedExecutor, InlineExecutor, wait_futures
@@ -61,6 +69,16 @@ class Campaign:
         store: Path of the SQLite store to create; ``None`` keeps it in memory.
         max_retries: Evaluations re-run after a failure before the trial is recorded as
             failed (a worker that died counts as a failure).
+        objectives: What to optimise: `Objective`\ s or their text (``"val_accuracy"``,
+            ``"edgegpu_latency:min"``); ``val_accuracy`` alone by default. With several,
+            the campaign keeps a Pareto front (`pareto_front`).
+        constraints: `Constraint`\ s or their text (``"params<=1.0"``). One on a cost
+            the evaluator knows before evaluating (`Evaluator.known_costs`) is hard: the
+            space the strategy searches holds only cells that meet it, so nothing that
+            violates it is ever proposed, and a constraint no cell meets is an error
+            here. Others are modelled by the strategy (the GP estimates the probability
+            of meeting them); `best` and `pareto_front` count only trials that meet
+            every constraint.
 
     Example:
         >>> campaign = Campaign(NB201Space(), NB201Benchmark("cifar10"), GPStrategy(),
@@ -78,6 +96,8 @@ class Campaign:
         seed: int = 0,
         store: str | os.PathLike[str] | None = None,
         max_retries: int = 0,
+        objectives: Sequence[Objective | str] | None = None,
+        constraints: Sequence[Constraint | str] | None = None,
         _store: CampaignStore | None = None,
     ) -> None:
         if not isinstance(space, SearchSpace):
@@ -90,11 +110,26 @@ class Campaign:
             raise ValueError(f"seed: expected a non-negative integer, got {seed!r}")
         if not isinstance(max_retries, int) or max_retries < 0:
             raise ValueError(f"max_retries: expected an integer >= 0, got {max_retries!r}")
-        self.space = space
+        self.objectives = parse_objectives(objectives)
+        self.constraints = parse_constraints(constraints)
         self.evaluator = evaluator
         self.strategy = strategy
         self.seed = int(seed)
         self.max_retries = max_retries
+        known = evaluator.known_costs() if (self.constraints or len(self.objectives) > 1) \
+            else None
+        names = set(known.names) if known is not None else set()
+        hard = tuple(c for c in self.constraints if c.metric in names)
+        #: Constraints on costs known only after evaluating: modelled by the strategy.
+        self.outcome_constraints = tuple(c for c in self.constraints if c.metric not in names)
+        # A constraint nothing meets fails here, before a store is written.
+        self.space = ConstrainedSpace(space, hard, known) if hard else space  # type: ignore[arg-type]
+        if len(self.objectives) > 1 and not strategy.multi_objective:
+            logger.warning(
+                "strategy %r optimises val_accuracy only; the other objectives (%s) are "
+                "recorded and make up the Pareto front", strategy.name,
+                ", ".join(str(o) for o in self.objectives if o.metric != "val_accuracy"),
+            )
         if _store is None:
             config = {
                 "space": space.to_config(),
@@ -103,14 +138,19 @@ class Campaign:
                 "seed": self.seed,
                 "max_retries": max_retries,
             }
+            if objectives is not None and self.objectives != parse_objectives(None):
+                config["objectives"] = [o.to_config() for o in self.objectives]
+            if self.constraints:
+                config["constraints"] = [c.to_config() for c in self.constraints]
             _store = CampaignStore(":memory:" if store is None else store, config)
         self.store = _store
         self._rng = np.random.default_rng(self.seed)
         state = self.store.rng_state
         if state is not None:
             self._rng.bit_generator.state = state
-        strategy.setup(space)
+        strategy.setup(self.space)
         strategy.use_scores(evaluator.zero_cost())
+        strategy.use_objectives(self.objectives, self.outcome_constraints, known)
         strategy.set_state(self.store.strategy_state)
         self._trials: list[Trial] = list(self.store.trials())
         # Per future in flight: [submission time, completion time or None] (monotonic).
@@ -142,7 +182,9 @@ class Campaign:
             strategy = strategy or strategy_from_config(config["strategy"])
             return cls(
                 space, evaluator, strategy, seed=config["seed"],
-                max_retries=config.get("max_retries", 0), _store=store,
+                max_retries=config.get("max_retries", 0),
+                objectives=config.get("objectives"), constraints=config.get("constraints"),
+                _store=store,
             )
         except BaseException:
             store.close()
@@ -166,8 +208,20 @@ class Campaign:
 
     @property
     def best(self) -> Trial | None:
-        """The complete trial with the best validation accuracy."""
-        return self.history.best()
+        """The complete trial with the best validation accuracy among those that meet
+        every constraint."""
+        if not self.outcome_constraints:
+            return self.history.best()
+        ok = [t for t in self.history.complete
+              if feasible(t.result, self.outcome_constraints)]  # type: ignore[arg-type]
+        return History(ok).best()
+
+    @property
+    def pareto_front(self) -> list[Trial]:
+        """The complete trials that meet every constraint and that no other such trial
+        dominates in the campaign's objectives, by trial number (`pareto_front`). With
+        one objective: the best trial (and any with the same value)."""
+        return pareto_front(self.history, self.objectives, self.constraints)
 
     def trial(self, number: int) -> Trial:
         """The trial numbered ``number`` (0 to ``len(history) - 1``).

@@ -15,8 +15,16 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from bo_nas._front import pareto_front
 from bo_nas._history import History, Trial
 from bo_nas.campaign._store import StoreSnapshot, read_snapshot
+from bo_nas.objectives import (
+    Constraint,
+    Objective,
+    feasible,
+    parse_constraints,
+    parse_objectives,
+)
 
 from . import OutputError
 from ._report import write_figures
@@ -44,6 +52,40 @@ def _budget(snap: StoreSnapshot) -> str:
     return f" of a budget of {budget}" if isinstance(budget, int) else ""
 
 
+#: Front trials `bo-nas status` lists before summing up the rest.
+_FRONT_LINES = 10
+
+
+def _goals(config: dict[str, Any]) -> tuple[tuple[Objective, ...], tuple[Constraint, ...]]:
+    """The objectives and constraints a store records (a store from before either, or a
+    campaign with neither, records none: ``val_accuracy`` alone, unconstrained)."""
+    return (parse_objectives(config.get("objectives")),
+            parse_constraints(config.get("constraints")))
+
+
+def _by_first_objective(trials: list[Trial], first: Objective) -> list[Trial]:
+    def key(t: Trial) -> tuple[float, int]:
+        v = first.value(t.result)  # type: ignore[arg-type]
+        return ((v if first.minimize else -v) if v is not None else math.inf, t.number)
+
+    return sorted(trials, key=key)
+
+
+def _front_lines(history: History, objectives: tuple[Objective, ...],
+                 constraints: tuple[Constraint, ...]) -> list[str]:
+    front = _by_first_objective(pareto_front(history, objectives, constraints), objectives[0])
+    names = ", ".join(str(o) for o in objectives)
+    lines = [f"pareto front: {len(front)} trial{'s' if len(front) != 1 else ''} "
+             f"(objectives: {names})"]
+    for t in front[:_FRONT_LINES]:
+        values = ", ".join(f"{o.metric} {o.value(t.result):.6g}"  # type: ignore[arg-type]
+                           for o in objectives)
+        lines.append(f"  trial {t.number}: {values}")
+    if len(front) > _FRONT_LINES:
+        lines.append(f"  ... and {len(front) - _FRONT_LINES} more")
+    return lines
+
+
 def cmd_status(args: argparse.Namespace) -> int:
     snap = read_snapshot(args.store)
     config, history = snap.config, snap.history
@@ -57,12 +99,22 @@ def cmd_status(args: argparse.Namespace) -> int:
         f"{len(history.pending)} pending, {len(history.failed)} failed "
         f"({done} finished{_budget(snap)})",
     ]
-    best = history.best()
+    objectives, constraints = _goals(config)
+    if constraints:
+        lines.append(f"constraints: {', '.join(str(c) for c in constraints)}")
+    if len(objectives) > 1:
+        lines.extend(_front_lines(history, objectives, constraints))
+    # Best by validation accuracy, as the campaign's own `best`: an infeasible trial is
+    # no answer however accurate.
+    best = History([t for t in history.complete
+                    if t.result is not None and feasible(t.result, constraints)]).best()
     if best is not None and best.result is not None:
         r = best.result
         test = f", test {r.test_accuracy:.2f}%" if r.test_accuracy is not None else ""
         lines.append(f"best: trial {best.number}, validation {r.val_accuracy:.2f}%{test}")
         lines.append(f"  {_arch_text(config, best)}")
+    elif constraints:
+        lines.append("best: no trial meets the constraints yet")
     for t in history.failed[-3:]:
         lines.append(f"failed: trial {t.number}: {t.error}")
     print("\n".join(lines))
@@ -81,6 +133,11 @@ def _finite(value: Any) -> Any:
 
 
 def _rows(config: dict[str, Any], history: History) -> list[dict[str, Any]]:
+    """One row a trial; ``pareto`` with several objectives and ``feasible`` with
+    constraints, last, so that the columns of other stores stay as they were."""
+    objectives, constraints = _goals(config)
+    front = ({t.number for t in pareto_front(history, objectives, constraints)}
+             if len(objectives) > 1 else None)
     rows = []
     for t in history:
         r = t.result
@@ -95,6 +152,11 @@ def _rows(config: dict[str, Any], history: History) -> list[dict[str, Any]]:
             "error": t.error,
             "attempts": t.attempts,
         })
+        if front is not None:
+            rows[-1]["pareto"] = t.number in front
+        if constraints:
+            # Unknown (None) until the trial has a result, rather than a guess.
+            rows[-1]["feasible"] = None if r is None else feasible(r, constraints)
     return rows
 
 
@@ -116,8 +178,9 @@ def cmd_export(args: argparse.Namespace) -> int:
     else:
         cost_keys = sorted({k for row in rows for k in row["costs"]})
         buf = io.StringIO()
+        extra = [k for k in ("pareto", "feasible") if rows and k in rows[0]]
         fields = ["number", "state", "architecture", "key", "val_accuracy", "test_accuracy",
-                  *cost_keys, "error", "attempts"]
+                  *cost_keys, "error", "attempts", *extra]
         w = csv.DictWriter(buf, fieldnames=fields, lineterminator="\n")
         w.writeheader()
         for row in rows:
@@ -137,8 +200,10 @@ def cmd_plot(args: argparse.Namespace) -> int:
     if not snap.history.complete:
         raise ValueError(f"store {snap.path}: no complete trial to plot yet")
     out = Path(args.output_dir) if args.output_dir else snap.path.parent
+    objectives, constraints = _goals(snap.config)
     try:
-        figures = write_figures(snap.path, snap.history, out, cost=args.cost)
+        figures = write_figures(snap.path, snap.history, out, cost=args.cost,
+                                objectives=objectives, constraints=constraints)
     except OSError as exc:
         raise OutputError(
             f"figures in {out}: cannot write ({exc.strerror or exc}); choose a writable "

@@ -260,7 +260,7 @@ def _run_arguments(run: argparse.ArgumentParser) -> None:
             kwargs["type"] = int
         if s.kind == "bool":
             kwargs.update(action="store_const", const=True)
-        elif s.kind == "table":
+        elif s.kind in ("table", "list"):
             kwargs.update(action="append")
         if s.metavar is not None and s.kind != "bool":
             kwargs["metavar"] = s.metavar

@@ -246,7 +246,8 @@ def default_store_names(out: Path) -> Iterator[Path]:
 def _new_campaign(space: Any, evaluator: Any, strategy: Any, cfg: RunConfig) -> Campaign:
     def make(path: Path) -> Campaign:
         return Campaign(space, evaluator, strategy, seed=cfg.seed, store=path,
-                        max_retries=cfg.max_retries)
+                        max_retries=cfg.max_retries, objectives=cfg.objectives or None,
+                        constraints=cfg.constraints or None)
 
     if cfg.store is not None:
         path = Path(absolute_path(cfg.store))
@@ -328,6 +329,14 @@ def _print_outcome(campaign: Campaign, budget: int, quiet: bool, out: Path) -> i
         logger.warning("the strategy had nothing new to propose after %d of %d evaluations",
                        n_ok + n_failed, budget)
     figures: list[Path] = []
+    if len(campaign.objectives) > 1:
+        front = campaign.pareto_front
+        names = ", ".join(str(o) for o in campaign.objectives)
+        lines.append(f"Pareto front: {len(front)} architectures ({names}); "
+                     "`bo-nas status STORE` lists them")
+    if campaign.constraints and best is None and history.complete:
+        lines.append("no evaluated architecture meets the constraints "
+                     f"({', '.join(map(str, campaign.constraints))})")
     if best is not None and best.result is not None:
         r = best.result
         lines.append(f"best architecture (trial {best.number}): {_describe(campaign, best)}")
@@ -336,7 +345,9 @@ def _print_outcome(campaign: Campaign, budget: int, quiet: bool, out: Path) -> i
             acc += f", test accuracy {r.test_accuracy:.2f}%"
         lines.append(acc)
         try:
-            figures = write_figures(campaign.store.path, history, out)
+            figures = write_figures(campaign.store.path, history, out,
+                                    objectives=campaign.objectives,
+                                    constraints=campaign.constraints)
         except Exception as exc:  # figures are a convenience; the store has the results
             logger.warning("could not write figures: %s", exc)
     for f in figures:

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 from bo_nas.encodings import Architecture, BoNasError
 
 if TYPE_CHECKING:
+    from bo_nas.objectives import CostSource
     from bo_nas.zero_cost import ScoreSource
 
 
@@ -113,6 +114,12 @@ class Evaluator(ABC):
         """Zero-cost scores of the architectures this evaluator measures (known before
         any evaluation, `bo_nas.zero_cost`), or ``None`` (the default). `Campaign` hands
         them to the strategy, which may use them as a prior."""
+        return None
+
+    def known_costs(self) -> CostSource | None:
+        """Costs this evaluator knows before evaluating (`bo_nas.objectives.CostSource`:
+        a table's costs, or parameters and FLOPs of the network to be trained), or
+        ``None`` (the default). Hard constraints and known-cost objectives read them."""
         return None
 
     def __call__(self, arch: Architecture) -> EvaluationResult:

@@ -135,7 +135,8 @@ class Table:
         return TabularResults(
             keys=self.strings,
             val_accuracy=self.val,
-            costs={"params": self.params, "flops": self.flops},
+            costs={"params": self.params, "flops": self.flops,
+                   **{n: self.hw[:, j] for j, n in enumerate(self.hw_names)}},
             test_accuracy=self.test,
             index=self.index,
         )

@@ -11,7 +11,7 @@ from __future__ import annotations
 from abc import abstractmethod
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Generic, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
 
 import numpy as np
 
@@ -19,6 +19,9 @@ from bo_nas.encodings import Architecture
 from bo_nas.spaces import SearchSpace
 
 from ._base import Evaluator
+
+if TYPE_CHECKING:
+    from bo_nas.objectives import CostSource
 
 
 @dataclass(frozen=True)
@@ -29,7 +32,9 @@ class TabularResults:
         keys: What names each entry, length `n`: the official string for NB-201, the
             canonical hash `Architecture.key` for NB-101.
         val_accuracy: The objective `evaluate` reports, shape `n`.
-        costs: ``params`` and ``flops`` (millions), shape `n` each.
+        costs: ``params`` and ``flops`` (millions), and whatever else the table
+            stores per entry (NB-201: the HW-NAS-Bench metrics read, NaN where
+            missing; NB-101 imported: ``train_seconds``), shape `n` each.
         test_accuracy: The test accuracy `evaluate` reports, shape `n`; ``None`` for a
             table without a test split (NB-101).
         index: Official benchmark index of each entry, shape `n`; ``None`` for a table
@@ -136,6 +141,13 @@ class TabularBenchmark(Evaluator, Generic[TableT]):
     def all_results(self) -> TabularResults:
         """Every entry's objective, test accuracy and costs, in the table's order."""
         return self._load().results
+
+    def known_costs(self) -> CostSource:
+        """Every cost the table stores (`bo_nas.objectives.TableCosts`): all known
+        before evaluating."""
+        from bo_nas.objectives import TableCosts
+
+        return TableCosts(self)
 
     @property
     def sample(self) -> bool:

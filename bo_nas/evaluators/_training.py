@@ -18,6 +18,7 @@ from bo_nas.spaces import SearchSpace, space_from_config
 from ._base import EvaluationError, EvaluationResult, Evaluator
 
 if TYPE_CHECKING:
+    from bo_nas.objectives import CostSource
     from bo_nas.zero_cost import ScoreSource
 
 logger = logging.getLogger(__name__)
@@ -180,6 +181,13 @@ class TrainingEvaluator(Evaluator):
                   "device": result.device, "seed": seed,
                   "images_per_second": result.images_per_second},
         )
+
+    def known_costs(self) -> CostSource:
+        """``params`` and ``flops`` (millions) of the network each cell becomes, counted
+        before training (`bo_nas.objectives.GraphCosts`)."""
+        from bo_nas.objectives import GraphCosts
+
+        return GraphCosts(self)
 
     def zero_cost(self) -> ScoreSource:
         """NASWOT, Jacobian covariance and SynFlow of this evaluator's own untrained

@@ -8,6 +8,7 @@ from ._cells import draw_cell, draw_cells, draw_op_tree
 from ._colours import OP_COLOURS, op_colour
 from ._curves import plot_accuracy_vs_cost, plot_search_curve, save_figure
 from ._darts import draw_darts
+from ._pareto import plot_pareto_front
 
 __all__ = [
     "OP_COLOURS",
@@ -17,6 +18,7 @@ __all__ = [
     "draw_op_tree",
     "op_colour",
     "plot_accuracy_vs_cost",
+    "plot_pareto_front",
     "plot_search_curve",
     "save_figure",
 ]

@@ -10,14 +10,19 @@ from ._acquisition import UCB, LogEI, QLogNEI, TopK
 from ._base import SelectionRule, known_rules, rule_from_config
 from ._believer import BUCB, KrigingBeliever
 from ._kdpp import QualityKDPP
+from ._pareto import EHVI, ParetoProblem, ParetoRule, ParetoThompson
 from ._pool import condition_on_pending
 from ._thompson import ThompsonSampling
 
 __all__ = [
     "BUCB",
+    "EHVI",
     "UCB",
     "KrigingBeliever",
     "LogEI",
+    "ParetoProblem",
+    "ParetoRule",
+    "ParetoThompson",
     "QLogNEI",
     "QualityKDPP",
     "SelectionRule",

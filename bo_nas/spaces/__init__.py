@@ -11,6 +11,7 @@ from bo_nas.encodings import OpTree
 
 from ._base import SearchSpace
 from ._cell import CellSpace, NB101Space, default_nb101_tree, flat_tree
+from ._constrained import ConstrainedSpace, InfeasibleConstraintError
 from ._darts import DARTSSpace, default_darts_tree
 from ._nb201 import NB201Space, default_nb201_tree
 from ._subset import SubsetSpace, distinct_networks
@@ -60,7 +61,9 @@ def space_from_config(config: Mapping[str, Any]) -> SearchSpace:
 
 __all__ = [
     "CellSpace",
+    "ConstrainedSpace",
     "DARTSSpace",
+    "InfeasibleConstraintError",
     "NB101Space",
     "NB201Space",
     "SearchSpace",

@@ -12,6 +12,7 @@ import numpy as np
 from bo_nas._history import History
 from bo_nas._settings import settings_from_config, settings_to_config
 from bo_nas.encodings import Architecture
+from bo_nas.objectives import Constraint, CostSource, Objective
 from bo_nas.spaces import SearchSpace
 from bo_nas.zero_cost._source import ScoreSource
 
@@ -22,7 +23,9 @@ class Strategy(ABC):
     Call order, by `Campaign`:
 
     1. `setup(space)` once, before the first proposal (also after a resume), then
-       `use_scores(source)` with the evaluator's zero-cost scores or ``None``.
+       `use_scores(source)` with the evaluator's zero-cost scores or ``None``, then
+       `use_objectives(objectives, constraints, costs)`. The space already excludes
+       every cell that violates a hard (known-cost) constraint.
     2. `propose(history, n, rng)` whenever the campaign needs ``n`` new architectures.
        ``history`` holds every trial so far, pending ones included; a proposal must not
        repeat any architecture in it (compare ``arch.key``), nor itself.
@@ -49,6 +52,16 @@ class Strategy(ABC):
     settings: Any = None
     #: The campaign's zero-cost scores (`use_scores`), ``None`` without any.
     scores: ScoreSource | None = None
+    #: Whether the strategy searches for every objective of a multi-objective campaign;
+    #: one that does not maximises ``val_accuracy`` alone (the campaign warns).
+    multi_objective: ClassVar[bool] = False
+    #: What the campaign optimises (`use_objectives`); ``val_accuracy`` by default.
+    objectives: tuple[Objective, ...] = (Objective("val_accuracy"),)
+    #: Constraints on costs known only after evaluating (`use_objectives`); those on
+    #: known costs are already enforced by the space the strategy is set up with.
+    constraints: tuple[Constraint, ...] = ()
+    #: Costs the evaluator knows before evaluating (`use_objectives`), or ``None``.
+    costs: CostSource | None = None
 
     def __init__(self, settings: Any = None, **kwargs: Any) -> None:
         cls = type(self)
@@ -86,6 +99,20 @@ class Strategy(ABC):
         ``None`` when it has none; called by `Campaign` after `setup`. A strategy that
         can use them reads ``self.scores``; the others ignore it."""
         self.scores = source
+
+    def use_objectives(
+        self,
+        objectives: tuple[Objective, ...],
+        constraints: tuple[Constraint, ...] = (),
+        costs: CostSource | None = None,
+    ) -> None:
+        """The campaign's objectives, its constraints on costs measured only by
+        evaluating, and the evaluator's known costs; called by `Campaign` after
+        `use_scores`. The default stores them as ``objectives``, ``constraints`` and
+        ``costs``."""
+        self.objectives = tuple(objectives)
+        self.constraints = tuple(constraints)
+        self.costs = costs
 
     @abstractmethod
     def propose(

@@ -2,9 +2,10 @@ r"""Gaussian-process Bayesian optimisation over a discrete candidate pool."""
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -12,7 +13,8 @@ import numpy as np
 import torch
 from botorch.models import SingleTaskGP
 
-from bo_nas._history import History
+from bo_nas._front import pareto_front
+from bo_nas._history import History, Trial
 from bo_nas._random import torch_generator
 from bo_nas._settings import check_int
 from bo_nas._surrogate import (
@@ -23,11 +25,26 @@ from bo_nas._surrogate import (
 )
 from bo_nas._threads import torch_threads
 from bo_nas.encodings import Architecture, CategoricalEncoder, TWEncoder
-from bo_nas.selection import SelectionRule, ThompsonSampling
-from bo_nas.spaces import SearchSpace
+from bo_nas.objectives import Constraint, CostSource, Objective, feasible, outcome_matrix
+from bo_nas.selection import (
+    EHVI,
+    ParetoProblem,
+    ParetoRule,
+    SelectionRule,
+    ThompsonSampling,
+)
+from bo_nas.spaces import SearchSpace, SubsetSpace, distinct_networks
 from bo_nas.zero_cost._combine import rank_score
 
 from ._base import Strategy
+from ._outcomes import (
+    MetricModel,
+    feasibility,
+    fit_metric_model,
+    keep_feasible,
+    known_values,
+    reference_point,
+)
 from ._pool import PoolConfig, candidate_pool
 from ._prior import ZeroCostPrior, filter_pool, prior_design
 
@@ -102,6 +119,13 @@ def _warp(accuracy: float, target: Target) -> float:
     return -math.log(100.1 - min(accuracy, 100.0))
 
 
+def _unwarp(y: torch.Tensor, target: Target) -> torch.Tensor:
+    """Inverse of `_warp`: accuracies (%) of modelled values."""
+    if target == "accuracy":
+        return y
+    return 100.1 - torch.exp(-y)
+
+
 class GPStrategy(Strategy):
     r"""Bayesian optimisation with a GP surrogate on tree-Wasserstein features.
 
@@ -124,6 +148,7 @@ class GPStrategy(Strategy):
 
     Settings = GPSettings
     settings: GPSettings
+    multi_objective = True
 
     def __init__(
         self, settings: GPSettings | None = None, *, name: str | None = None, **kwargs: Any
@@ -135,6 +160,10 @@ class GPStrategy(Strategy):
         self._features: dict[str, np.ndarray] = {}
         self._scores: dict[str, np.ndarray] = {}
         self._hypers: dict[str, list] | None = None
+        # Warm starts of the GPs of measured objectives and constraints, by metric.
+        self._outcome_hypers: dict[str, dict] = {}
+        # Known-cost rows of pool cells, by cell object (see `known_values`).
+        self._known: dict[int, tuple[Any, np.ndarray]] = {}
         # Seed of the random candidates the zero-cost design ranks (computed scores),
         # drawn at the first design proposal and kept with the strategy's state.
         self._design_seed: int | None = None
@@ -169,11 +198,30 @@ class GPStrategy(Strategy):
             )
         self._feature_kind = features
 
+    def use_objectives(
+        self,
+        objectives: tuple[Objective, ...],
+        constraints: tuple[Constraint, ...] = (),
+        costs: CostSource | None = None,
+    ) -> None:
+        if len(objectives) < 2 and isinstance(self.selector, ParetoRule):
+            raise ValueError(
+                f"selector {self.selector.rule!r} is for several objectives; this campaign "
+                f"has one ({objectives[0]}): give more objectives or another rule"
+            )
+        super().use_objectives(objectives, constraints, costs)
+        self._known.clear()
+
     def get_state(self) -> dict[str, Any]:
-        return {"hypers": self._hypers, "design_seed": self._design_seed}
+        state: dict[str, Any] = {"hypers": self._hypers, "design_seed": self._design_seed}
+        if self._outcome_hypers:
+            state["outcome_hypers"] = dict(self._outcome_hypers)
+        return state
 
     def set_state(self, state: dict[str, Any]) -> None:
         self._hypers = state.get("hypers")
+        outcome = state.get("outcome_hypers")
+        self._outcome_hypers = dict(outcome) if isinstance(outcome, dict) else {}
         seed = state.get("design_seed")
         self._design_seed = int(seed) if isinstance(seed, int) else None
 
@@ -187,7 +235,17 @@ class GPStrategy(Strategy):
                 return prior_design(self.space, self.scores, history, n, rng,  # type: ignore[arg-type]
                                     prior.design_candidates, sample_seed=self._design_seed)
             return self.space.sample_many(n, rng, exclude=[t.arch for t in history])
-        pool = candidate_pool(self.space, history, rng, self.settings.pool)
+        parents = None
+        if len(self.objectives) > 1:
+            # Around the whole front, not only the most accurate: the trade-off is the goal.
+            front = pareto_front(history, self.objectives, self.constraints)
+            top = history.top(self.settings.pool.top_k)
+            parents = list({t.number: t for t in [*front, *top]}.values())
+        config = self.settings.pool
+        if config.whole_space == "auto":
+            whole = parents is not None and _enumerable(self.space)
+            config = dataclasses.replace(config, whole_space=whole)
+        pool = candidate_pool(self.space, history, rng, config, parents=parents)
         if prior is not None and prior.pool_fraction < 1:
             random_part = min(self.settings.pool.n_random, len(pool))
             pool = filter_pool(pool, random_part, self._combined(pool), prior.pool_fraction)
@@ -202,15 +260,45 @@ class GPStrategy(Strategy):
             if prior is not None and _uses_mean(prior, self.scores):
                 # One rank transform over everything this proposal compares.
                 score = self._combined(train + pool + pending)
-            values = [_warp(t.value, self.settings.target) for t in complete]
-            model = self.fit(train, values, gen, scores=_part(score, 0, len(train)))
+            X_train = self._encode(train, _part(score, 0, len(train)))
             X_pool = self._encode(pool, _part(score, len(train), len(pool)))
             X_pending = (
                 self._encode(pending, _part(score, len(train) + len(pool), len(pending)))
                 if pending else None
             )
-            idx = self.selector.select(model, X_pool, X_pending, min(n, len(pool)), gen)
-        return [pool[i] for i in idx]
+            multi = len(self.objectives) > 1
+            known = set(self.costs.names) if self.costs is not None and multi else set()
+            model = None
+            if not multi or any(o.metric == "val_accuracy" and o.metric not in known
+                                for o in self.objectives):
+                values = [_warp(t.value, self.settings.target) for t in complete]
+                model = self._fit_X(X_train, values, gen, score_mean=score is not None)
+            measured = [c.metric for c in self.constraints]
+            if multi:
+                measured += [o.metric for o in self.objectives
+                             if o.metric != "val_accuracy" and o.metric not in known]
+            make = self._maker(score is not None)
+            metric_models = {
+                m: fit_metric_model(m, complete, X_train, make, self._outcome_hypers, gen)
+                for m in dict.fromkeys(measured)
+            }
+            keep = torch.arange(len(pool))
+            q = min(n, len(pool))
+            if self.constraints:
+                pof = feasibility(self.constraints, metric_models, X_pool)
+                keep = keep_feasible(pof, q)
+            if multi:
+                problem = self._pareto_problem(
+                    complete, [pool[int(i)] for i in keep], pending, model, metric_models
+                )
+                idx = self._pareto_rule.select_pareto(
+                    problem, X_pool[keep], X_pending, min(q, len(keep)), gen
+                )
+            else:
+                assert model is not None
+                idx = self.selector.select(model, X_pool[keep], X_pending, min(q, len(keep)),
+                                           gen)
+        return [pool[int(keep[i])] for i in idx]
 
     def fit(
         self,
@@ -224,16 +312,83 @@ class GPStrategy(Strategy):
         from the previous fit's hyper-parameters (which it then remembers); with
         ``scores`` (one prior score per architecture), a GP whose prior mean is linear
         in them (`ScoreMean`)."""
-        X = self._encode(archs, scores)
+        return self._fit_X(self._encode(archs, scores), values, generator,
+                           score_mean=scores is not None)
+
+    # --- internals ----------------------------------------------------------------------
+
+    def _maker(self, score_mean: bool) -> Callable[[torch.Tensor, torch.Tensor], SingleTaskGP]:
+        """Builds this strategy's kind of GP from inputs and `n x 1` targets."""
+        if self._feature_kind == "categorical":
+            return make_categorical_gp
+        return lambda X, Y: make_tw_gp(X, Y, self.encoder.block_sizes, score_mean=score_mean)
+
+    def _fit_X(
+        self, X: torch.Tensor, values: Sequence[float], generator: torch.Generator,
+        *, score_mean: bool,
+    ) -> SingleTaskGP:
         Y = torch.tensor(values, dtype=torch.float64).unsqueeze(-1)
-        model = (make_categorical_gp(X, Y) if self._feature_kind == "categorical"
-                 else make_tw_gp(X, Y, self.encoder.block_sizes,
-                                 score_mean=scores is not None))
-        model = fit_tw_gp(model, warm_start=self._hypers, generator=generator)
+        model = fit_tw_gp(self._maker(score_mean)(X, Y), warm_start=self._hypers,
+                          generator=generator)
         self._hypers = gp_hyperparameters(model)
         return model
 
-    # --- internals ----------------------------------------------------------------------
+    @property
+    def _pareto_rule(self) -> ParetoRule:
+        """The rule for several objectives: the selector when it is one, else expected
+        hypervolume improvement (`EHVI`)."""
+        rule = self.selector
+        return rule if isinstance(rule, ParetoRule) else EHVI()
+
+    def _pareto_problem(
+        self,
+        complete: Sequence[Trial],
+        pool: Sequence[Architecture],
+        pending: Sequence[Architecture],
+        model: SingleTaskGP | None,
+        metric_models: Mapping[str, MetricModel | None],
+    ) -> ParetoProblem:
+        objectives = self.objectives
+        costs = self.costs
+        models: list[Any] = []
+        maps: list[Callable[[torch.Tensor], torch.Tensor]] = []
+        for o in objectives:
+            sign = -1.0 if o.minimize else 1.0
+            if costs is not None and o.metric in costs.names:
+                models.append(None)
+                maps.append(lambda z: z)
+            elif o.metric == "val_accuracy":
+                target = self.settings.target
+                models.append(model)
+                maps.append(lambda y, s=sign, t=target: s * _unwarp(y, t))
+            else:
+                mm = metric_models.get(o.metric)
+                if mm is None:
+                    raise ValueError(
+                        f"objective {o.metric}: fewer than two results report a cost "
+                        f"{o.metric!r}, so it cannot be modelled; check the evaluator's costs"
+                    )
+                models.append(mm.model)
+                maps.append(lambda z, s=sign, mm=mm: s * mm.to_metric(z))
+        ok = [t.result for t in complete
+              if t.result is not None and feasible(t.result, self.constraints)]
+        Y = torch.as_tensor(outcome_matrix(ok, objectives), dtype=torch.float64)
+        Y = Y.reshape(-1, len(objectives))
+        ref = reference_point(objectives, Y)
+        if not torch.isfinite(ref).all():
+            # Nothing observed meets the constraints: the front of all results decides.
+            every = torch.as_tensor(
+                outcome_matrix([t.result for t in complete], objectives), dtype=torch.float64
+            ).reshape(-1, len(objectives))
+            ref = torch.where(torch.isfinite(ref), ref, reference_point(objectives, every))
+        return ParetoProblem(
+            models=models,
+            to_metric=maps,
+            known_pool=known_values(objectives, costs, pool, self._known),
+            known_pending=known_values(objectives, costs, pending) if pending else None,
+            Y=Y,
+            ref_point=ref,
+        )
 
     @property
     def _prior(self) -> ZeroCostPrior | None:
@@ -285,6 +440,18 @@ def without_legacy_prior(settings: Mapping[str, Any]) -> dict[str, Any]:
 
 # What every stored configuration of `GPSettings` has held since settings were stored.
 _STORED_KEYS = frozenset({"selector", "features", "n_init", "target", "pool"})
+
+
+#: Spaces with at most this many cells are scored whole in a multi-objective search.
+_WHOLE_SPACE_MAX = 20_000
+
+
+def _enumerable(space: SearchSpace) -> bool:
+    """Whether ``space`` (or the space it cuts down) lists its cells and is small."""
+    if isinstance(space, SubsetSpace):
+        return len(space) <= _WHOLE_SPACE_MAX
+    n = distinct_networks(getattr(space, "base", space))
+    return n is not None and n <= _WHOLE_SPACE_MAX
 
 
 def _part(values: np.ndarray | None, start: int, size: int) -> np.ndarray | None:

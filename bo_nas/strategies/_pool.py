@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import weakref
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Literal
 
 import numpy as np
 
-from bo_nas._history import History
+from bo_nas._history import History, Trial
 from bo_nas.encodings import Architecture
 from bo_nas.spaces import SearchSpace
 
@@ -24,21 +25,26 @@ class PoolConfig:
         two_step: Per incumbent, this many two-move mutations (one-move neighbours are
             all added).
         whole_space: Score every architecture of the space (when it can be enumerated,
-            e.g. NB-201's 15,625 cells) instead of the above.
+            e.g. NB-201's 15,625 cells) instead of the above; ``"auto"`` (the default)
+            does so in a multi-objective GP search of a space of at most 20,000 cells
+            (a front over known costs has a best cell per cost level, often far from
+            every cell evaluated so far) and not otherwise.
     """
 
     top_k: int = 10
     n_random: int = 200
     two_step: int = 20
-    whole_space: bool = False
+    whole_space: bool | Literal["auto"] = "auto"
 
     def __post_init__(self) -> None:
         for name in ("top_k", "n_random", "two_step"):
             v = getattr(self, name)
             if not isinstance(v, int) or v < 0:
                 raise ValueError(f"{name}: expected a non-negative integer, got {v!r}")
-        if not isinstance(self.whole_space, bool):
-            raise ValueError(f"whole_space: expected true or false, got {self.whole_space!r}")
+        if not isinstance(self.whole_space, bool) and self.whole_space != "auto":
+            raise ValueError(
+                f"whole_space: expected true, false or 'auto', got {self.whole_space!r}"
+            )
 
 
 def as_pool_config(value: PoolConfig | dict | None) -> PoolConfig:
@@ -58,14 +64,15 @@ def candidate_pool(
     rng: np.random.Generator,
     config: PoolConfig = PoolConfig(),
     neighbours: Callable[[Architecture], list[Architecture]] | None = None,
+    parents: Sequence[Trial] | None = None,
 ) -> list[Architecture]:
     """Distinct candidates not yet proposed (evaluated, failed or pending).
 
-    One- and two-move mutations of the `top_k` best complete trials plus `n_random`
-    random samples, deduplicated by canonical key; or the whole space. A two-move
-    mutation is a uniform neighbour of a uniform neighbour, as `SearchSpace.mutate`
-    draws it. ``neighbours`` replaces ``space.neighbours`` (e.g. a `NeighbourCache`);
-    it changes no result, only the cost.
+    One- and two-move mutations of the `top_k` best complete trials (or of
+    ``parents``, e.g. a Pareto front) plus `n_random` random samples, deduplicated by
+    canonical key; or the whole space. A two-move mutation is a uniform neighbour of a
+    uniform neighbour, as `SearchSpace.mutate` draws it. ``neighbours`` replaces
+    ``space.neighbours`` (e.g. a `NeighbourCache`); it changes no result, only the cost.
     """
     neighbours = neighbours or space.neighbours
     seen = set(history.keys)
@@ -76,11 +83,11 @@ def candidate_pool(
             seen.add(arch.key)
             out.append(arch)
 
-    if config.whole_space:
+    if config.whole_space is True:
         for arch in _enumerated(space):
             add(arch)
         return out
-    for trial in history.top(config.top_k):
+    for trial in (history.top(config.top_k) if parents is None else parents):
         for arch in neighbours(trial.arch):
             add(arch)
         for _ in range(config.two_step):

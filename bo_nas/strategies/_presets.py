@@ -13,9 +13,11 @@ from typing import Any
 
 from bo_nas.selection import (
     BUCB,
+    EHVI,
     UCB,
     KrigingBeliever,
     LogEI,
+    ParetoThompson,
     QLogNEI,
     QualityKDPP,
     SelectionRule,
@@ -76,6 +78,8 @@ _PRESETS: dict[str, tuple[Callable[[Shorthand], SelectionRule], tuple[str, ...]]
         ("top_m",),
     ),
     "gp-qlognei": (lambda s: QLogNEI(**s), ("top_m", "mc_samples")),
+    "gp-tw-ehvi": (lambda s: EHVI(**s), ("samples",)),
+    "gp-tw-pareto-ts": (lambda s: ParetoThompson(**s), ("max_candidates", "rho")),
 }
 
 #: Default settings of presets beyond their rule.

@@ -20,6 +20,8 @@ class RandomSearch(Strategy):
     """
 
     name = "random"
+    #: Uniform sampling serves any objectives alike.
+    multi_objective = True
 
     def propose(self, history: History, n: int, rng: np.random.Generator) -> list[Architecture]:
         return self.space.sample_many(n, rng, exclude=[t.arch for t in history])

@@ -1,0 +1,307 @@
+r"""Selection rules for several objectives: hypervolume improvement over a pool.
+
+A multi-objective campaign hands these rules one `ParetoProblem`: per objective either a
+fitted GP (on its modelled scale) or the exact values of a cost known before evaluating,
+the observed outcomes, and a reference point. Every outcome is in the maximisation
+convention on the metric's own scale (a cost negated), so the hypervolume the rules
+improve is the one `bo_nas.objectives.hypervolume` reports.
+
+The hypervolume improvement of an outcome :math:`y` over the current front is a sum over
+the boxes :math:`[l_c, u_c]` that partition the non-dominated region above the
+reference point (BoTorch's ``NondominatedPartitioning``):
+
+.. math::
+
+    \mathrm{HVI}(y) = \sum_c \prod_{k=1}^{m} \big[\min(y_k, u_{c,k}) - l_{c,k}\big]_+ .
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import gpytorch
+import torch
+from botorch.models.model import Model
+from botorch.utils.multi_objective.box_decompositions import NondominatedPartitioning
+from gpytorch.utils.warnings import NumericalWarning
+
+from bo_nas._settings import check_int, check_number
+
+from ._base import SelectionRule
+from ._pool import CHUNK, best_excluding, condition_on_pending, seed_from
+
+
+@dataclass
+class ParetoProblem:
+    """What a multi-objective rule sees.
+
+    Attributes:
+        models: Per objective, a fitted GP in eval mode, or ``None`` for an objective
+            whose pool values are known exactly (``known``).
+        to_metric: Per objective, the map from the GP's modelled scale to the signed
+            metric (identity for a known objective).
+        known_pool: `N x m` signed metric values of the pool, NaN where modelled.
+        known_pending: `p x m` the same for the pending points (``None`` without any).
+        Y: `n x m` signed metrics of the observed trials that meet every constraint.
+        ref_point: `m` reference point (signed metric scale).
+    """
+
+    models: Sequence[Model | None]
+    to_metric: Sequence[Callable[[torch.Tensor], torch.Tensor]]
+    known_pool: torch.Tensor
+    known_pending: torch.Tensor | None
+    Y: torch.Tensor
+    ref_point: torch.Tensor
+
+    @property
+    def m(self) -> int:
+        return len(self.models)
+
+
+class ParetoRule(SelectionRule):
+    """A rule for several objectives: `select_pareto` instead of `select`."""
+
+    def select(
+        self,
+        model: Model,
+        X_pool: torch.Tensor,
+        X_pending: torch.Tensor | None,
+        q: int,
+        generator: torch.Generator,
+    ) -> list[int]:
+        raise ValueError(
+            f"selection rule {self.rule!r} is for campaigns with several objectives; "
+            "give the campaign objectives=[...] or choose a one-objective rule"
+        )
+
+    def select_pareto(
+        self,
+        problem: ParetoProblem,
+        X_pool: torch.Tensor,
+        X_pending: torch.Tensor | None,
+        q: int,
+        generator: torch.Generator,
+    ) -> list[int]:  # pragma: no cover - abstract in effect
+        """Indices of ``q`` distinct picks of the pool."""
+        raise NotImplementedError
+
+
+def hypercells(Y: torch.Tensor, ref_point: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Lower and upper corners (`C x m` each) of the boxes partitioning the region above
+    ``ref_point`` that ``Y`` does not dominate."""
+    Y = Y[torch.isfinite(Y).all(dim=-1)]
+    Y = Y[(ref_point < Y).all(dim=-1)]
+    if len(Y) == 0:
+        lower = ref_point.unsqueeze(0)
+        return lower, torch.full_like(lower, math.inf)
+    part = NondominatedPartitioning(ref_point=ref_point, Y=Y)
+    bounds = part.get_hypercell_bounds()
+    return bounds[0], bounds[1]
+
+
+def hv_improvement(values: torch.Tensor, lower: torch.Tensor, upper: torch.Tensor) -> torch.Tensor:
+    """HVI of each outcome in ``values`` (`... x m`) over the front whose non-dominated
+    region is the boxes ``lower``/``upper`` (`C x m`): shape `...`."""
+    v = values.unsqueeze(-2)  # ... x 1 x m
+    side = (torch.minimum(v, upper) - lower).clamp_min(0.0)
+    return side.prod(dim=-1).sum(dim=-1)
+
+
+def _normal_grid(s: int, dtype: torch.dtype) -> torch.Tensor:
+    """``s`` standard-normal quantiles at the midpoints of equal-probability bins: a
+    deterministic quadrature of :math:`\\mathbb E[g(Z)]` for one Gaussian outcome."""
+    p = (torch.arange(s, dtype=dtype) + 0.5) / s
+    return torch.special.ndtri(p)
+
+
+def _marginals(
+    problem: ParetoProblem, X: torch.Tensor, X_pending: torch.Tensor | None
+) -> list[tuple[torch.Tensor, torch.Tensor] | None]:
+    """Per modelled objective, posterior mean and standard deviation at ``X`` given the
+    pending points (believed at their mean)."""
+    out: list[tuple[torch.Tensor, torch.Tensor] | None] = []
+    for model in problem.models:
+        if model is None:
+            out.append(None)
+            continue
+        fantasy = condition_on_pending(model, X_pending)
+        means, sds = [], []
+        with torch.no_grad(), warnings.catch_warnings():
+            warnings.simplefilter("ignore", NumericalWarning)
+            for i in range(0, len(X), CHUNK):
+                # One-point batches: only the marginal variances, not a chunk's full
+                # covariance.
+                post = fantasy.posterior(X[i : i + CHUNK].unsqueeze(-2))
+                means.append(post.mean.reshape(-1))
+                sds.append(post.variance.clamp_min(0.0).sqrt().reshape(-1))
+        out.append((torch.cat(means), torch.cat(sds)))
+    return out
+
+
+def believed_pending(
+    problem: ParetoProblem, X_pending: torch.Tensor | None
+) -> torch.Tensor | None:
+    """The pending points' outcomes believed at their posterior means (signed metrics)."""
+    if X_pending is None or len(X_pending) == 0:
+        return None
+    assert problem.known_pending is not None
+    out = problem.known_pending.clone()
+    for j, (model, to_metric) in enumerate(zip(problem.models, problem.to_metric)):
+        if model is not None:
+            with torch.no_grad():
+                out[:, j] = to_metric(model.posterior(X_pending).mean.reshape(-1))
+    return out
+
+
+@dataclass(frozen=True)
+class EHVI(ParetoRule):
+    r"""Expected hypervolume improvement over the pool, picks one by one.
+
+    :math:`\mathrm{EHVI}(x) = \mathbb E[\mathrm{HVI}(y(x))]` under the independent GP
+    posteriors of the modelled objectives, mapped to the metrics' own scale; known costs
+    enter exactly. With one modelled objective the expectation is a deterministic
+    quadrature on ``samples`` normal quantiles; with several, scrambled-Sobol draws.
+    Pending points and earlier picks of the batch are believed at their posterior
+    means: they join the front, and the GPs condition on them (variance shrinks near
+    them), so a batch spreads along the front.
+
+    Args:
+        samples: Quadrature points (one modelled objective) or QMC draws (several).
+    """
+
+    rule = "ehvi"
+    preset = "gp-tw-ehvi"
+
+    samples: int = 64
+
+    def __post_init__(self) -> None:
+        check_int("samples", self.samples)
+
+    def select_pareto(
+        self,
+        problem: ParetoProblem,
+        X_pool: torch.Tensor,
+        X_pending: torch.Tensor | None,
+        q: int,
+        generator: torch.Generator,
+    ) -> list[int]:
+        modelled = [j for j, m in enumerate(problem.models) if m is not None]
+        dtype = X_pool.dtype
+        if len(modelled) <= 1:
+            z = _normal_grid(self.samples, dtype).unsqueeze(-1)  # S x 1
+        else:
+            engine = torch.quasirandom.SobolEngine(len(modelled), scramble=True,
+                                                   seed=seed_from(generator))
+            u = engine.draw(self.samples, dtype=dtype).clamp(1e-6, 1 - 1e-6)
+            z = torch.special.ndtri(u)  # S x r
+        picks: list[int] = []
+        pending = X_pending
+        front = problem.Y
+        believed = believed_pending(problem, X_pending)
+        if believed is not None:
+            front = torch.cat([front, believed])
+        for _ in range(q):
+            lower, upper = hypercells(front, problem.ref_point)
+            marg = _marginals(problem, X_pool, pending)
+            values = torch.empty(len(X_pool), dtype=dtype)
+            for i in range(0, len(X_pool), CHUNK // 8):
+                sl = slice(i, i + CHUNK // 8)
+                base = problem.known_pool[sl]  # b x m
+                y = base.unsqueeze(0).expand(z.shape[0], -1, -1).clone()  # S x b x m
+                for r, j in enumerate(modelled):
+                    mean, sd = marg[j]  # type: ignore[misc]
+                    f = mean[sl].unsqueeze(0) + sd[sl].unsqueeze(0) * z[:, r : r + 1]
+                    y[..., j] = problem.to_metric[j](f)
+                values[sl] = hv_improvement(y, lower, upper).mean(dim=0)
+            j = best_excluding(values, picks)
+            picks.append(j)
+            row = X_pool[j : j + 1]
+            pending = row if pending is None else torch.cat([pending, row])
+            # The pick joins the front at its believed outcome.
+            guess = problem.known_pool[j].clone()
+            for jj in modelled:
+                mean, _ = marg[jj]  # type: ignore[misc]
+                guess[jj] = problem.to_metric[jj](mean[j : j + 1])[0]
+            front = torch.cat([front, guess.unsqueeze(0)])
+        return picks
+
+
+@dataclass(frozen=True)
+class ParetoThompson(ParetoRule):
+    r"""Thompson sampling on a random Chebyshev scalarisation, a fresh one per pick.
+
+    Each pick draws the modelled objectives jointly over the pool (given the pending
+    points, believed at their means) and weights :math:`\lambda` uniformly from the
+    simplex, then takes the argmax of the augmented Chebyshev scalarisation of the
+    normalised outcomes :math:`\bar y_k = (y_k - r_k) / (\max_i Y_{ik} - r_k)`:
+
+    .. math::
+
+        s_\lambda(y) = \min_k \lambda_k \bar y_k + \rho \sum_k \lambda_k \bar y_k .
+
+    Cheap and diverse: a batch is ``q`` draws and ``q`` weights, no greedy loop.
+
+    Args:
+        max_candidates: Joint draws are over at most this many candidates, those with
+            the largest hypervolume improvement at an optimistic outcome
+            (:math:`\mu + 3\sigma` per modelled objective).
+        rho: Weight :math:`\rho` of the linear term (ParEGO's 0.05).
+    """
+
+    rule = "pareto-ts"
+    preset = "gp-tw-pareto-ts"
+
+    max_candidates: int = 2000
+    rho: float = 0.05
+
+    def __post_init__(self) -> None:
+        check_int("max_candidates", self.max_candidates)
+        check_number("rho", self.rho)
+
+    def select_pareto(
+        self,
+        problem: ParetoProblem,
+        X_pool: torch.Tensor,
+        X_pending: torch.Tensor | None,
+        q: int,
+        generator: torch.Generator,
+    ) -> list[int]:
+        dtype = X_pool.dtype
+        cand = torch.arange(len(X_pool))
+        if len(X_pool) > self.max_candidates:
+            marg = _marginals(problem, X_pool, X_pending)
+            optimistic = problem.known_pool.clone()
+            for j, mv in enumerate(marg):
+                if mv is not None:
+                    optimistic[:, j] = problem.to_metric[j](mv[0] + 3 * mv[1])
+            lower, upper = hypercells(problem.Y, problem.ref_point)
+            cand = torch.topk(hv_improvement(optimistic, lower, upper),
+                              self.max_candidates).indices
+        Xc = X_pool[cand]
+        draws = problem.known_pool[cand].unsqueeze(0).repeat(q, 1, 1)  # q x M x m
+        for j, model in enumerate(problem.models):
+            if model is None:
+                continue
+            fantasy = condition_on_pending(model, X_pending)
+            with torch.no_grad(), gpytorch.settings.cholesky_max_tries(8), \
+                    warnings.catch_warnings():
+                warnings.simplefilter("ignore", NumericalWarning)
+                post = fantasy.posterior(Xc)
+                base = torch.randn(q, *post.base_sample_shape, generator=generator,
+                                   dtype=dtype)
+                f = post.rsample_from_base_samples(torch.Size([q]), base).reshape(q, -1)
+            draws[..., j] = problem.to_metric[j](f)
+        ref = problem.ref_point
+        top = problem.Y.max(dim=0).values if len(problem.Y) else ref + 1.0
+        scale = (top - ref).clamp_min(1e-9)
+        picks: list[int] = []
+        for k in range(q):
+            w = -torch.log(torch.rand(problem.m, generator=generator, dtype=dtype))
+            w = w / w.sum()  # uniform on the simplex
+            ybar = (draws[k] - ref) / scale
+            s = (w * ybar).min(dim=-1).values + self.rho * (w * ybar).sum(dim=-1)
+            picks.append(best_excluding(s, picks))
+        return [int(cand[i]) for i in picks]
