@@ -366,3 +366,28 @@ def test_a_measured_cost_constraint_is_modelled_and_the_best_meets_it(
         assert top is not None
         if top.result.costs["latency"] > 1.3:  # type: ignore[union-attr]
             assert best.number != top.number
+
+
+def test_posterior_marginals_equal_gpytorchs_posterior() -> None:
+    from bo_nas._surrogate import make_tw_gp
+    from bo_nas.selection import condition_on_pending
+    from bo_nas.selection._pareto import posterior_marginals
+
+    space = NB201Space()
+    enc = space.encoder()
+    archs = space.sample_many(60, 0)
+    g = torch.Generator().manual_seed(0)
+    X = torch.as_tensor(enc.encode(archs))
+    X = torch.cat([X, torch.rand(len(X), 1, generator=g, dtype=torch.float64) - 0.5], 1)
+    y = torch.randn(40, 1, generator=g, dtype=torch.float64) * 3 + 7
+    # A prior mean on the last column and standardised outcomes, as the strategy fits.
+    gp = make_tw_gp(X[:40], y, enc.block_sizes, score_mean=True)
+    gp.covar_module.base_kernel.lengthscale = torch.tensor([[0.7, 1.3, 2.0]])
+    gp.likelihood.noise = torch.tensor([0.05])
+    gp.eval()
+    for model in (gp, condition_on_pending(gp, X[40:45])):
+        mean, sd = posterior_marginals(model, X[45:])
+        with torch.no_grad():
+            post = model.posterior(X[45:].unsqueeze(-2))
+        assert torch.allclose(mean, post.mean.reshape(-1), atol=1e-9)
+        assert torch.allclose(sd, post.variance.sqrt().reshape(-1), atol=1e-9)

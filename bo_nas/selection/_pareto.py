@@ -117,6 +117,52 @@ def _normal_grid(s: int, dtype: torch.dtype) -> torch.Tensor:
     return torch.special.ndtri(p)
 
 
+def posterior_marginals(model: Model, X: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    r"""Posterior mean and standard deviation of an exact GP at each row of ``X``, on
+    the outcome scale, without a joint covariance:
+
+    .. math::
+
+        \mu(x) = m(x) + k_{xX}\,(K + \sigma^2 I)^{-1} (y - m_X), \qquad
+        v(x) = k(x, x) - \lVert L^{-1} k_{Xx} \rVert^2, \quad LL^\top = K + \sigma^2 I,
+
+    then BoTorch's outcome transform undone. One Cholesky factor for the whole pool:
+    GPyTorch's batched one-point posteriors cost about 20× more on 15,625 cells.
+    Works for `SingleTaskGP`-like models (``train_inputs``, ``mean_module``,
+    ``covar_module``, a Gaussian likelihood), fantasy models included.
+    """
+    Xt = model.train_inputs[0]  # type: ignore[attr-defined]
+    yt = model.train_targets  # type: ignore[attr-defined]
+    with torch.no_grad():
+        K = model.covar_module(Xt).to_dense()  # type: ignore[attr-defined]
+        noise = model.likelihood.noise.reshape(-1)  # type: ignore[attr-defined]
+        K = K + torch.diag_embed(noise.expand(len(Xt)))
+        L, jitter = None, 0.0
+        scale = float(K.diagonal().mean().abs()) or 1.0
+        for jitter in (0.0, 1e-8, 1e-6, 1e-4):
+            L, info = torch.linalg.cholesky_ex(K + jitter * scale * torch.eye(len(K),
+                                                                             dtype=K.dtype))
+            if int(info) == 0:
+                break
+        assert L is not None
+        alpha = torch.cholesky_solve((yt - model.mean_module(Xt)).unsqueeze(-1), L)  # type: ignore[attr-defined]
+        means, variances = [], []
+        for i in range(0, len(X), CHUNK):
+            Xc = X[i : i + CHUNK]
+            Ks = model.covar_module(Xc, Xt).to_dense()  # type: ignore[attr-defined]
+            mean = model.mean_module(Xc) + (Ks @ alpha).squeeze(-1)  # type: ignore[attr-defined]
+            V = torch.linalg.solve_triangular(L, Ks.T, upper=False)
+            prior = model.covar_module(Xc, diag=True)  # type: ignore[attr-defined]
+            means.append(mean)
+            variances.append((prior - (V * V).sum(0)).clamp_min(0.0))
+        mean, var = torch.cat(means), torch.cat(variances)
+        transform = getattr(model, "outcome_transform", None)
+        if transform is not None:
+            m, v = transform.untransform(mean.unsqueeze(-1), var.unsqueeze(-1))
+            mean, var = m.squeeze(-1), v.squeeze(-1)
+    return mean, var.clamp_min(0.0).sqrt()
+
+
 def _marginals(
     problem: ParetoProblem, X: torch.Tensor, X_pending: torch.Tensor | None
 ) -> list[tuple[torch.Tensor, torch.Tensor] | None]:
@@ -127,17 +173,9 @@ def _marginals(
         if model is None:
             out.append(None)
             continue
-        fantasy = condition_on_pending(model, X_pending)
-        means, sds = [], []
-        with torch.no_grad(), warnings.catch_warnings():
+        with warnings.catch_warnings():
             warnings.simplefilter("ignore", NumericalWarning)
-            for i in range(0, len(X), CHUNK):
-                # One-point batches: only the marginal variances, not a chunk's full
-                # covariance.
-                post = fantasy.posterior(X[i : i + CHUNK].unsqueeze(-2))
-                means.append(post.mean.reshape(-1))
-                sds.append(post.variance.clamp_min(0.0).sqrt().reshape(-1))
-        out.append((torch.cat(means), torch.cat(sds)))
+            out.append(posterior_marginals(condition_on_pending(model, X_pending), X))
     return out
 
 
