@@ -7,7 +7,7 @@ them, baselines included, without each one knowing about constraints.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import numpy as np
@@ -145,21 +145,6 @@ class ConstrainedSpace(SearchSpace):
             f"{', '.join(map(str, self.constraints))}: the constraints leave too little "
             "of the space to sample from"
         )
-
-    def sample_many(
-        self, n: int, rng: RandomLike = None, exclude: Iterable[Architecture] = ()
-    ) -> list[Architecture]:
-        gen = as_generator(rng)
-        seen = {a.key for a in exclude}
-        out: list[Architecture] = []
-        tries = 0
-        while len(out) < n and tries < 20 * n + 100:
-            tries += 1
-            a = self.sample(gen)
-            if a.key not in seen:
-                seen.add(a.key)
-                out.append(a)
-        return out
 
     def neighbours(self, arch: Architecture) -> list[Architecture]:
         return [a for a in self.base.neighbours(arch) if self.feasible(a)]
