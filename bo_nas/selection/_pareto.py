@@ -22,7 +22,6 @@ import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-import gpytorch
 import torch
 from botorch.models.model import Model
 from botorch.utils.multi_objective.box_decompositions import NondominatedPartitioning
@@ -31,7 +30,7 @@ from gpytorch.utils.warnings import NumericalWarning
 from bo_nas._settings import check_int, check_number
 
 from ._base import SelectionRule
-from ._pool import CHUNK, best_excluding, condition_on_pending, seed_from
+from ._pool import CHUNK, best_excluding, condition_on_pending, joint_draws, seed_from
 
 
 @dataclass
@@ -323,14 +322,7 @@ class ParetoThompson(ParetoRule):
         for j, model in enumerate(problem.models):
             if model is None:
                 continue
-            fantasy = condition_on_pending(model, X_pending)
-            with torch.no_grad(), gpytorch.settings.cholesky_max_tries(8), \
-                    warnings.catch_warnings():
-                warnings.simplefilter("ignore", NumericalWarning)
-                post = fantasy.posterior(Xc)
-                base = torch.randn(q, *post.base_sample_shape, generator=generator,
-                                   dtype=dtype)
-                f = post.rsample_from_base_samples(torch.Size([q]), base).reshape(q, -1)
+            f = joint_draws(condition_on_pending(model, X_pending), Xc, q, generator)
             draws[..., j] = problem.to_metric[j](f)
         ref = problem.ref_point
         top = problem.Y.max(dim=0).values if len(problem.Y) else ref + 1.0

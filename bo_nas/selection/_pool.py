@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import warnings
 
+import gpytorch
 import torch
 from botorch.acquisition import AcquisitionFunction, LogExpectedImprovement
 from botorch.acquisition.monte_carlo import MCAcquisitionFunction
 from botorch.models.model import Model
 from botorch.sampling import SobolQMCNormalSampler
+from gpytorch.utils.warnings import NumericalWarning
 
 #: Candidates scored per acquisition call: bounds memory on whole-space pools.
 CHUNK = 2048
@@ -104,6 +106,22 @@ def greedy(
         row = X_pool[j : j + 1]
         pending = row if pending is None else torch.cat([pending, row])
     return picks
+
+
+def joint_draws(
+    model: Model, X: torch.Tensor, q: int, generator: torch.Generator
+) -> torch.Tensor:
+    """``q`` joint posterior draws at the rows of ``X`` (`q x N`), base samples from
+    ``generator``."""
+    with torch.no_grad(), gpytorch.settings.cholesky_max_tries(8), \
+            warnings.catch_warnings():
+        # Near-duplicate candidates make the covariance singular: GPyTorch raises the
+        # jitter tenfold per try (warning each time) before it falls back to an
+        # eigendecomposition. Expected here, so not shown.
+        warnings.simplefilter("ignore", NumericalWarning)
+        post = model.posterior(X)
+        base = torch.randn(q, *post.base_sample_shape, generator=generator, dtype=X.dtype)
+        return post.rsample_from_base_samples(torch.Size([q]), base).reshape(q, -1)
 
 
 def best_excluding(values: torch.Tensor, picks: list[int]) -> int:

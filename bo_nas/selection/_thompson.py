@@ -2,20 +2,23 @@ r"""Thompson sampling over a pool: argmax of joint posterior draws."""
 
 from __future__ import annotations
 
-import warnings
 from dataclasses import dataclass
 from typing import Literal
 
-import gpytorch
 import torch
 from botorch.acquisition import UpperConfidenceBound
 from botorch.models.model import Model
-from gpytorch.utils.warnings import NumericalWarning
 
 from bo_nas._settings import check_int
 
 from ._base import SelectionRule
-from ._pool import acquisition_values, best_excluding, condition_on_pending, screen
+from ._pool import (
+    acquisition_values,
+    best_excluding,
+    condition_on_pending,
+    joint_draws,
+    screen,
+)
 
 
 @dataclass(frozen=True)
@@ -63,17 +66,7 @@ class ThompsonSampling(SelectionRule):
             else:
                 ucb = acquisition_values(UpperConfidenceBound(fantasy, beta=9.0), X_pool)
                 cand = torch.topk(ucb, self.max_candidates).indices
-        with torch.no_grad(), gpytorch.settings.cholesky_max_tries(8), \
-                warnings.catch_warnings():
-            # Near-duplicate candidates make the covariance singular: GPyTorch raises
-            # the jitter tenfold per try (warning each time) before it falls back to an
-            # eigendecomposition. Expected here, so not shown.
-            warnings.simplefilter("ignore", NumericalWarning)
-            post = fantasy.posterior(X_pool[cand])
-            base = torch.randn(
-                q, *post.base_sample_shape, generator=generator, dtype=X_pool.dtype
-            )
-            draws = post.rsample_from_base_samples(torch.Size([q]), base).reshape(q, -1)
+        draws = joint_draws(fantasy, X_pool[cand], q, generator)
         picks: list[int] = []
         for draw in draws:
             picks.append(best_excluding(draw, picks))
