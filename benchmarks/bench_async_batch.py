@@ -37,7 +37,7 @@ RULES: dict[str, dict[str, Any]] = {
 def _one(dataset: str, config: dict[str, Any], seed: int, budget: int,
          workers: int) -> tuple[list[float], list[float], float]:
     from bo_nas._registry import strategy_from_config
-    from bo_nas.campaign import Campaign, SimulatedExecutor, run_simulated
+    from bo_nas.campaign import Campaign, SimulatedExecutor, TrialState, run_simulated
     from bo_nas.evaluators import NB201Benchmark
 
     evaluator = NB201Benchmark(dataset)
@@ -47,21 +47,12 @@ def _one(dataset: str, config: dict[str, Any], seed: int, budget: int,
         run = run_simulated(campaign, budget,
                             executor=SimulatedExecutor(n_workers=workers, seed=seed),
                             asynchronous=True)
-    finish: dict[int, float] = {}
-    for task in run.tasks:
-        if task.trial is not None:
-            finish[task.trial] = max(finish.get(task.trial, -np.inf), task.finish)
-    done = sorted((finish[t.number], t.number, t) for t in run.history.complete
-                  if t.number in finish)
-    best_val, errors, times = -np.inf, [], []
-    current = np.nan
-    for when, _, trial in done:
-        if trial.result.val_accuracy > best_val:
-            best_val = trial.result.val_accuracy
-            current = 100.0 - trial.result.test_accuracy
-        errors.append(current)
-        times.append(when)
-    return errors, times, 100.0 - evaluator.optimum.test_accuracy
+    # The first N to finish, successes only: each appears once in the curve.
+    done = [i for i, n in enumerate(run.order)
+            if run.history[n].state is TrialState.COMPLETE]
+    errors = 100.0 - run.incumbent_of("test_accuracy")
+    return ([float(errors[i]) for i in done], [float(run.times[i]) for i in done],
+            100.0 - evaluator.optimum.test_accuracy)
 
 
 def _job(args: tuple) -> tuple[str, int, list[float], list[float], float, float]:

@@ -55,6 +55,7 @@ ACQUISITIONS = ("ts", "logei", "ucb")
 #: Strategies whose selection rule ``acquisition`` chooses.
 ACQUISITION_STRATEGIES = ("gp-tw", "gp-hamming")
 FIDELITIES = (12, 200)
+SCHEDULES = ("asha", "hyperband")
 #: The most evaluations a campaign keeps in flight.
 MAX_BATCH = 1024
 
@@ -121,6 +122,15 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("fidelity", "fidelity",
             "epochs of the tabular numbers, 12 or 200 (table on nb201 only; default 200)",
             kind="int", choices=FIDELITIES, metavar="EPOCHS"),
+    Setting("fidelity-schedule", "fidelity_schedule",
+            "stop bad trainings early: each new network trains to the first rung, the "
+            "best 1/eta of a rung train on from their checkpoints (asha or hyperband; "
+            "--budget then counts networks)", choices=SCHEDULES),
+    Setting("min-epochs", "min_epochs",
+            "first rung of --fidelity-schedule, in epochs (default 1; a table raises it to "
+            "its 12 epochs)", kind="int", minimum=1, metavar="N"),
+    Setting("eta", "eta", "reduction factor of --fidelity-schedule (default 3)",
+            kind="int", minimum=2, metavar="N"),
     Setting("seed", "seed", "fixes the whole campaign (default 0)", kind="int", minimum=0,
             metavar="N"),
     Setting("max-retries", "max_retries",
@@ -184,6 +194,9 @@ class RunConfig:
     acquisition: str | None = None
     epochs: int | None = None
     fidelity: int | None = None
+    fidelity_schedule: str | None = None
+    min_epochs: int | None = None
+    eta: int | None = None
     seed: int = 0
     max_retries: int = 1
     store: str | None = None
@@ -210,6 +223,15 @@ class RunConfig:
     def resolved_fidelity(self) -> int:
         return self.fidelity or 200
 
+    def schedule(self) -> Any:
+        """The `bo_nas.fidelity` schedule of ``fidelity-schedule``, or ``None``."""
+        if self.fidelity_schedule is None:
+            return None
+        from bo_nas.fidelity import schedule_from_config
+
+        return schedule_from_config({"name": self.fidelity_schedule,
+                                     "min_epochs": self.min_epochs or 1, "eta": self.eta or 3})
+
     def validate(self, name: Callable[[str], str] = lambda key: key) -> None:
         """Raise `ConfigError` naming the first bad setting (``name(key)`` in messages)."""
         for s in SETTINGS:
@@ -234,6 +256,11 @@ class RunConfig:
             raise ConfigError(
                 f"{name('acquisition')} and {name('strategy-options')} acquisition are both "
                 "given; give one"
+            )
+        if self.fidelity_schedule is not None and self.fidelity is not None:
+            raise ConfigError(
+                f"{name('fidelity')} and {name('fidelity-schedule')} are both given: a "
+                "multi-fidelity campaign chooses the epochs of each evaluation itself"
             )
         if "epochs" in self.train and self.epochs is not None:
             raise ConfigError(
@@ -454,6 +481,8 @@ def ineffective(cfg: RunConfig, keys: set[str]) -> list[tuple[str, str]]:
             reason = "applies to --evaluator train only"
         elif key == "fidelity" and not (cfg.evaluator == "table" and cfg.space == "nb201"):
             reason = "applies to --evaluator table --space nb201 only"
+        elif key in ("min-epochs", "eta") and cfg.fidelity_schedule is None:
+            reason = "applies with --fidelity-schedule only"
         elif key == "data-dir" and train and cfg.resolved_dataset == "digits":
             reason = ("the digits are bundled with scikit-learn; --data-dir applies to "
                       "cifar10/cifar100 training and to tables")

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
 from enum import Enum
 
 from bo_nas.encodings import Architecture
@@ -14,6 +14,8 @@ class TrialState(str, Enum):
     PENDING = "pending"
     COMPLETE = "complete"
     FAILED = "failed"
+    #: Multi-fidelity: stopped at a rung below the final budget; may be promoted.
+    PAUSED = "paused"
 
 
 @dataclass(frozen=True)
@@ -27,6 +29,10 @@ class Trial:
         result: The measurement when complete.
         error: The failure reason when failed.
         attempts: How many times the evaluation was started.
+        budget: Multi-fidelity campaigns: the epochs of the latest result, or those
+            the running evaluation trains to; ``None`` at full fidelity.
+        rungs: Multi-fidelity campaigns: every result the trial reached, by epochs
+            (ascending); empty at full fidelity. ``result`` is the last of them.
     """
 
     number: int
@@ -35,6 +41,8 @@ class Trial:
     result: EvaluationResult | None = None
     error: str | None = None
     attempts: int = 0
+    budget: int | None = None
+    rungs: Mapping[int, EvaluationResult] = field(default_factory=dict)
 
     @property
     def value(self) -> float | None:
@@ -68,6 +76,11 @@ class History(Sequence[Trial]):
     @property
     def failed(self) -> list[Trial]:
         return [t for t in self._trials if t.state is TrialState.FAILED]
+
+    @property
+    def paused(self) -> list[Trial]:
+        """Multi-fidelity: trials stopped at a lower rung (not pending, not final)."""
+        return [t for t in self._trials if t.state is TrialState.PAUSED]
 
     @property
     def keys(self) -> set[str]:

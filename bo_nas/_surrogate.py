@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import copy
 import logging
+import math
 import warnings
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -21,7 +22,7 @@ from botorch.fit import fit_gpytorch_mll
 from botorch.models import SingleTaskGP
 from botorch.models.kernels import CategoricalKernel
 from botorch.models.transforms.outcome import Standardize
-from gpytorch.kernels import ScaleKernel
+from gpytorch.kernels import MaternKernel, ScaleKernel
 from gpytorch.means import Mean
 from gpytorch.mlls import ExactMarginalLogLikelihood
 from gpytorch.priors import LogNormalPrior
@@ -73,6 +74,37 @@ class ScoreMean(Mean):
         return self.constant + self.weight * x[..., -1]
 
 
+class BudgetMean(Mean):
+    r"""Multi-fidelity prior mean, linear in the budget column (and the score):
+    :math:`m(x) = c + v\,z + w\,s`.
+
+    :math:`z = \log b / \log R` is the budget input (column ``d``), :math:`s` the prior
+    score (the last column, when there is one). The slope :math:`v` carries what every
+    architecture gains from more epochs, so the kernel models how architectures differ.
+    """
+
+    def __init__(self, column: int, score: bool) -> None:
+        super().__init__()
+        self.column = column
+        self.score = score
+        self.register_parameter("constant", torch.nn.Parameter(torch.zeros(1)))
+        self.register_parameter("budget_weight", torch.nn.Parameter(torch.zeros(1)))
+        if score:
+            self.register_parameter("weight", torch.nn.Parameter(torch.ones(1)))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        m = self.constant + self.budget_weight * x[..., self.column]
+        if self.score:
+            m = m + self.weight * x[..., -1]
+        return m
+
+
+def budget_input(epochs: float, max_epochs: float) -> float:
+    r"""The budget column of a multi-fidelity GP: :math:`z = \log b / \log R`
+    (1 at the final budget; 0 at one epoch)."""
+    return math.log(epochs) / math.log(max_epochs) if max_epochs > 1 else 1.0
+
+
 def make_tw_gp(
     train_X: torch.Tensor,
     train_Y: torch.Tensor,
@@ -80,6 +112,7 @@ def make_tw_gp(
     *,
     train_Yvar: torch.Tensor | None = None,
     score_mean: bool = False,
+    budget: bool = False,
 ) -> SingleTaskGP:
     r"""`SingleTaskGP` with covariance `ScaleKernel(TreeWassersteinKernel)`.
 
@@ -95,6 +128,10 @@ def make_tw_gp(
         train_Yvar: Optional `n x 1` known noise variances.
         score_mean: Use `ScoreMean` on the last column (the kernel ignores it) instead
             of a constant mean.
+        budget: Multi-fidelity: column ``d`` (after the features, before a score) is
+            the budget input :math:`z` (`budget_input`); the covariance becomes
+            :math:`k_{TW}(x, x')\,k_{5/2}(z, z')` (a Matérn kernel on :math:`z`: results
+            at nearby budgets agree, at distant ones less) and the mean `BudgetMean`.
 
     Example:
         >>> enc = NB201Space().encoder()                         # doctest: +SKIP
@@ -103,34 +140,55 @@ def make_tw_gp(
     """
     _check_xy(train_X, train_Y)
     d = sum(int(b) for b in block_sizes)
-    if train_X.shape[-1] != d + int(score_mean):
+    extra = int(score_mean) + int(budget)
+    if train_X.shape[-1] != d + extra:
+        what = " plus the budget" if budget else ""
+        what += " plus the score" if score_mean else ""
         raise ValueError(
-            f"train_X: expected {d + int(score_mean)} columns (block_sizes sum {d}"
-            f"{' plus the score' if score_mean else ''}), got {train_X.shape[-1]}"
+            f"train_X: expected {d + extra} columns (block_sizes sum {d}{what}), "
+            f"got {train_X.shape[-1]}"
         )
     base = TreeWassersteinKernel(
-        block_sizes,
-        lengthscale_prior=LogNormalPrior(0.0, 1.0),
-        active_dims=tuple(range(d)) if score_mean else None,
+        block_sizes, lengthscale_prior=LogNormalPrior(0.0, 1.0), extra_columns=extra
     ).to(train_X)
     base.lengthscale = torch.ones_like(base.lengthscale)
+    covar: Any = base
+    mean: Mean | None = ScoreMean().to(train_X) if score_mean else None
+    if budget:
+        over_budget = MaternKernel(nu=2.5, active_dims=(d,),
+                                   lengthscale_prior=LogNormalPrior(0.0, 1.0)).to(train_X)
+        over_budget.lengthscale = torch.ones_like(over_budget.lengthscale)
+        covar = base * over_budget
+        mean = BudgetMean(d, score_mean).to(train_X)
     return SingleTaskGP(
         train_X,
         train_Y,
         train_Yvar=train_Yvar,
-        covar_module=ScaleKernel(base).to(train_X),
-        mean_module=ScoreMean().to(train_X) if score_mean else None,
+        covar_module=ScaleKernel(covar).to(train_X),
+        mean_module=mean,
         outcome_transform=Standardize(m=train_Y.shape[-1]),
     )
 
 
-def make_categorical_gp(train_X: torch.Tensor, train_Y: torch.Tensor) -> SingleTaskGP:
+def make_categorical_gp(
+    train_X: torch.Tensor, train_Y: torch.Tensor, *, budget: bool = False
+) -> SingleTaskGP:
     """`SingleTaskGP` with BoTorch's Hamming `CategoricalKernel` on op indices per slot:
-    the baseline a BoTorch user would build without TW."""
+    the baseline a BoTorch user would build without TW. ``budget``: the last column is
+    the budget input, as in `make_tw_gp`."""
     _check_xy(train_X, train_Y)
-    covar = ScaleKernel(CategoricalKernel(ard_num_dims=train_X.shape[-1]))
+    d = train_X.shape[-1] - int(budget)
+    base: Any = CategoricalKernel(ard_num_dims=d, active_dims=tuple(range(d)) if budget
+                                  else None)
+    mean = None
+    if budget:
+        base = base * MaternKernel(nu=2.5, active_dims=(d,),
+                                   lengthscale_prior=LogNormalPrior(0.0, 1.0))
+        mean = BudgetMean(d, False)
     return SingleTaskGP(
-        train_X, train_Y, covar_module=covar, outcome_transform=Standardize(m=train_Y.shape[-1])
+        train_X, train_Y, covar_module=ScaleKernel(base).to(train_X),
+        mean_module=None if mean is None else mean.to(train_X),
+        outcome_transform=Standardize(m=train_Y.shape[-1]),
     )
 
 

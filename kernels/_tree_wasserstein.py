@@ -32,6 +32,10 @@ class TreeWassersteinKernel(Kernel):
         lengthscale_prior: Prior on the `B` lengthscales (default: none).
         lengthscale_constraint: Constraint on them (default: `Interval(1e-3, 1e3)`, wide
             enough for every normalised TW block and bounded so fitting cannot run off).
+        extra_columns: Inputs carry this many further columns after the `d` features
+            (a budget, a prior score) that the kernel ignores. Unlike ``active_dims``,
+            which copies the selected columns at every call, the features are read as a
+            slice.
         **kwargs: Passed to ``gpytorch.kernels.Kernel`` (``batch_shape``, ``active_dims``).
 
     Shapes:
@@ -52,8 +56,13 @@ class TreeWassersteinKernel(Kernel):
         block_sizes: Sequence[int],
         lengthscale_prior: Prior | None = None,
         lengthscale_constraint: Interval | None = None,
+        extra_columns: int = 0,
         **kwargs,
     ) -> None:
+        if isinstance(extra_columns, bool) or not isinstance(extra_columns, int) \
+                or extra_columns < 0:
+            raise ValueError(f"extra_columns: expected an integer >= 0, got {extra_columns!r}")
+        self.extra_columns = extra_columns
         sizes = [int(s) for s in block_sizes]
         if not sizes or any(s < 1 for s in sizes):
             raise ValueError(
@@ -83,7 +92,13 @@ class TreeWassersteinKernel(Kernel):
     def dim(self) -> int:
         return sum(self.block_sizes)
 
+    def _features(self, x: torch.Tensor) -> torch.Tensor:
+        if self.extra_columns and x.shape[-1] == self.dim + self.extra_columns:
+            return x[..., : self.dim]
+        return x
+
     def _scaled(self, x: torch.Tensor) -> torch.Tensor:
+        x = self._features(x)
         if x.shape[-1] != self.dim:
             raise ValueError(
                 f"x: expected last dimension {self.dim} (sum of block_sizes "
@@ -128,6 +143,7 @@ class TreeWassersteinKernel(Kernel):
 
     def _block_distances(self, x1: torch.Tensor, x2: torch.Tensor) -> torch.Tensor:
         """`batch_shape x n x m x B` unscaled L1 distances of each block."""
+        x1, x2 = self._features(x1), self._features(x2)
         for x in (x1, x2):
             if x.shape[-1] != self.dim:
                 raise ValueError(

@@ -138,7 +138,7 @@ def racing_for_a_new_store(tmp: Path, capsys: pytest.CaptureFixture[str]) -> tup
 def other_version(tmp: Path, capsys: pytest.CaptureFixture[str]) -> tuple[int, str]:
     path = _store(tmp)
     with sqlite3.connect(path) as c:
-        c.execute("UPDATE meta SET value = '2' WHERE key = 'schema_version'")
+        c.execute("UPDATE meta SET value = '7' WHERE key = 'schema_version'")
     c.close()
     return _in_process(["export", str(path)], capsys)
 

@@ -227,6 +227,7 @@ _SMALL: dict[str, dict[str, Any]] = {
     "local-search": {"n_init": 3},
     "evolution": {"population_size": 5, "sample_size": 3},
     "nsga2": {"population_size": 5},
+    "bohb": {"min_points": 3},
     "bananas": {"n_init": 3, "pool": _POOL, "ensemble": {"n_models": 2, "epochs": 10}},
     "nasbowl": {"n_init": 3, "pool": _POOL, "h_values": [0, 1]},
 }

@@ -37,7 +37,8 @@ TABLE = {"space": "nb201", "evaluator": "table", "dataset": "cifar100", "data-di
          "constraint": ["params<=1.2"], "strategy-options": {"n_init": 2, "ucb_beta": 1.5}}
 TRAIN = {"space": "nb101", "evaluator": "train", "dataset": "digits", "device": "cpu",
          "budget": 4, "batch": 1, "strategy": "random", "epochs": 2, "seed": 1,
-         "max-retries": 3, "out": "o", "train": {"lr": 0.05, "channels": 4}}
+         "max-retries": 3, "out": "o", "train": {"lr": 0.05, "channels": 4},
+         "fidelity-schedule": "asha", "min-epochs": 1, "eta": 2}
 
 
 def toml_value(v: Any) -> str:

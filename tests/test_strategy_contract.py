@@ -26,6 +26,7 @@ _SMALL: dict[str, dict[str, Any]] = {
     "local-search": {"n_init": 4},
     "evolution": {"population_size": 6, "sample_size": 3},
     "nsga2": {"population_size": 6},
+    "bohb": {"min_points": 4},
     "bananas": {"n_init": 4, "pool": _POOL, "ensemble": {"n_models": 2, "epochs": 20}},
     "nasbowl": {"n_init": 4, "pool": _POOL, "h_values": [0, 1]},
 }

@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import json
 import logging
 import math
 import os
+import shutil
+import tempfile
 import time
 import traceback
 from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_COMPLETED, Executor, Future, wait
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -18,7 +23,14 @@ from bo_nas._front import pareto_front
 from bo_nas._history import History, Trial, TrialState
 from bo_nas._incumbent import IncumbentKey, incumbent_values
 from bo_nas.encodings import Architecture
-from bo_nas.evaluators import EvaluationError, EvaluationResult, Evaluator, InvalidResultError
+from bo_nas.evaluators import (
+    Budget,
+    EvaluationError,
+    EvaluationResult,
+    Evaluator,
+    InvalidResultError,
+)
+from bo_nas.fidelity import FidelitySchedule, schedule_from_config
 from bo_nas.objectives import (
     Constraint,
     Objective,
@@ -35,10 +47,15 @@ from ._store import CampaignStore, StoreError, encode_result, strict_json
 logger = logging.getLogger(__name__)
 
 
-def _evaluate(evaluator: Evaluator, arch: Architecture) -> dict[str, Any]:
-    """Run one evaluation; never raises, so the outcome always reaches the campaign."""
+def _evaluate(
+    evaluator: Evaluator, arch: Architecture, budget: Budget | None = None
+) -> dict[str, Any]:
+    """Run one evaluation (at ``budget`` when given); never raises, so the outcome always
+    reaches the campaign."""
     try:
-        result = evaluator.evaluate(arch)
+        result = evaluator.evaluate(arch) if budget is None else evaluator.evaluate_at(
+            arch, budget
+        )
         if not isinstance(result, EvaluationResult):
             raise EvaluationError(
                 f"evaluator returned {type(result).__name__}, expected EvaluationResult"
@@ -79,6 +96,15 @@ class Campaign:
             here. Others are modelled by the strategy (the GP estimates the probability
             of meeting them); `best` and `pareto_front` count only trials that meet
             every constraint.
+        fidelity: A promotion rule (`bo_nas.fidelity.ASHA`, `Hyperband`, or its name)
+            for a multi-fidelity campaign: each new architecture trains to the first
+            rung, and whenever a worker frees up a paused trial the rule promotes
+            continues (from its checkpoint) before a new architecture is proposed. The
+            evaluator must offer fidelities (`Evaluator.fidelities`). ``budget`` then
+            counts architectures; ``best`` counts only trials that reached the final
+            budget. Checkpoints live in ``<store>.checkpoints/`` (a temporary folder for
+            an in-memory store) and are deleted once a trial is final or failed, and,
+            for paused trials, when `run` ends. One objective only, for now.
 
     Example:
         >>> campaign = Campaign(NB201Space(), NB201Benchmark("cifar10"), GPStrategy(),
@@ -98,6 +124,7 @@ class Campaign:
         max_retries: int = 0,
         objectives: Sequence[Objective | str] | None = None,
         constraints: Sequence[Constraint | str] | None = None,
+        fidelity: FidelitySchedule | str | dict[str, Any] | None = None,
         _store: CampaignStore | None = None,
     ) -> None:
         if not isinstance(space, SearchSpace):
@@ -124,6 +151,7 @@ class Campaign:
         self.outcome_constraints = tuple(c for c in self.constraints if c.metric not in names)
         # A constraint nothing meets fails here, before a store is written.
         self.space = ConstrainedSpace(space, hard, known) if hard else space  # type: ignore[arg-type]
+        self.fidelity = self._fidelity(fidelity, evaluator)
         if len(self.objectives) > 1 and not strategy.multi_objective:
             logger.warning(
                 "strategy %r optimises val_accuracy only; the other objectives (%s) are "
@@ -142,6 +170,8 @@ class Campaign:
                 config["objectives"] = [o.to_config() for o in self.objectives]
             if self.constraints:
                 config["constraints"] = [c.to_config() for c in self.constraints]
+            if self.fidelity is not None:
+                config["fidelity"] = self.fidelity.to_config()
             _store = CampaignStore(":memory:" if store is None else store, config)
         self.store = _store
         self._rng = np.random.default_rng(self.seed)
@@ -151,7 +181,10 @@ class Campaign:
         strategy.setup(self.space)
         strategy.use_scores(evaluator.zero_cost())
         strategy.use_objectives(self.objectives, self.outcome_constraints, known)
+        strategy.use_fidelity(self.fidelity.rungs if self.fidelity is not None else None)
         strategy.set_state(self.store.strategy_state)
+        self._checkpoints: Path | None = None
+        self._own_checkpoints = False
         self._trials: list[Trial] = list(self.store.trials())
         # Per future in flight: [submission time, completion time or None] (monotonic).
         self._clock: dict[Future[Any], list[float | None]] = {}
@@ -184,15 +217,63 @@ class Campaign:
                 space, evaluator, strategy, seed=config["seed"],
                 max_retries=config.get("max_retries", 0),
                 objectives=config.get("objectives"), constraints=config.get("constraints"),
-                _store=store,
+                fidelity=config.get("fidelity"), _store=store,
             )
         except BaseException:
             store.close()
             raise
 
     def close(self) -> None:
-        """Release the store (and its lock)."""
+        """Release the store (and its lock); an in-memory campaign's checkpoints go."""
         self.store.close()
+        if self._own_checkpoints and self._checkpoints is not None:
+            shutil.rmtree(self._checkpoints, ignore_errors=True)
+            self._checkpoints = None
+
+    def _fidelity(
+        self, fidelity: FidelitySchedule | str | dict[str, Any] | None, evaluator: Evaluator
+    ) -> FidelitySchedule | None:
+        if fidelity is None:
+            return None
+        if not isinstance(fidelity, FidelitySchedule):
+            fidelity = schedule_from_config(fidelity)
+        budgets = evaluator.fidelities()
+        if not budgets:
+            raise ValueError(
+                f"fidelity: evaluator {type(evaluator).__name__} evaluates at full "
+                "fidelity only (it offers no fidelities); run without a fidelity schedule"
+            )
+        if len(self.objectives) > 1 or self.outcome_constraints:
+            raise ValueError(
+                "fidelity: a multi-fidelity campaign optimises val_accuracy alone for now "
+                "(no further objectives, no constraints on measured costs)"
+            )
+        fidelity.setup(budgets)
+        return fidelity
+
+    @property
+    def checkpoint_dir(self) -> Path:
+        """Where a multi-fidelity campaign's evaluators keep training states."""
+        if self._checkpoints is None:
+            if self.store.path == Path(":memory:"):
+                self._checkpoints = Path(tempfile.mkdtemp(prefix="bo-nas-checkpoints-"))
+                self._own_checkpoints = True
+            else:
+                self._checkpoints = self.store.path.with_name(
+                    self.store.path.name + ".checkpoints"
+                )
+        return self._checkpoints
+
+    def _checkpoint(self, number: int) -> Path:
+        return self.checkpoint_dir / f"trial-{number}.pt"
+
+    def _drop_checkpoint(self, number: int) -> None:
+        if self.fidelity is None or (
+            self._checkpoints is None and self.store.path == Path(":memory:")
+        ):
+            return  # nothing was ever written
+        with contextlib.suppress(OSError):
+            self._checkpoint(number).unlink(missing_ok=True)
 
     def __enter__(self) -> Campaign:
         return self
@@ -252,6 +333,30 @@ class Campaign:
         """
         if not isinstance(n, int) or n < 1:
             raise ValueError(f"n: expected an integer >= 1, got {n!r}")
+        promoted = self._promote(n) if self.fidelity is not None else []
+        return promoted + (self._propose(n - len(promoted)) if n > len(promoted) else [])
+
+    def _promote(self, n: int) -> list[Trial]:
+        """Multi-fidelity: up to ``n`` paused trials the schedule promotes, now pending
+        at their next budget (committed first)."""
+        assert self.fidelity is not None
+        return self._promote_now(self.fidelity.promotions(self.history, n))
+
+    def _promote_now(self, promotions: list[tuple[int, int]]) -> list[Trial]:
+        if not promotions:
+            return []
+        self.store.promote(promotions)
+        out = []
+        for number, budget in promotions:
+            t = self._trials[number]
+            new = Trial(t.number, t.arch, TrialState.PENDING, t.result, None, 0, budget, t.rungs)
+            self._trials[number] = new
+            out.append(new)
+            logger.info("trial %d promoted to %d epochs", number, budget)
+        return out
+
+    def _propose(self, n: int) -> list[Trial]:
+        """New architectures from the strategy, committed as pending trials."""
         history = self.history
         # Snapshot what `propose` advances: if the commit below fails (disk full,
         # read-only store), memory is rolled back to what the store holds, so a retry
@@ -274,15 +379,20 @@ class Campaign:
                 )
             seen.add(a.key)
             unique.append(a)
+        budgets: list[int | None] = [None] * len(unique)
+        if self.fidelity is not None:
+            budgets = [self.fidelity.first_budget(len(self._trials) + i)
+                       for i in range(len(unique))]
         try:
             numbers = self.store.add_proposals(
-                unique, self._rng.bit_generator.state, self.strategy.get_state()
+                unique, self._rng.bit_generator.state, self.strategy.get_state(), budgets
             )
         except BaseException:
             self._rng.bit_generator.state = rng_before
             self.strategy.set_state(strategy_before)
             raise
-        new = [Trial(k, a, TrialState.PENDING) for k, a in zip(numbers, unique)]
+        new = [Trial(k, a, TrialState.PENDING, budget=b)
+               for k, a, b in zip(numbers, unique, budgets)]
         self._trials.extend(new)
         for t in new:
             logger.debug("proposed trial %d: %r", t.number, t.arch)
@@ -327,10 +437,28 @@ class Campaign:
         if isinstance(outcome, EvaluationResult):
             text = encode_result(outcome)  # InvalidResultError before anything changes
             stored = EvaluationResult.from_dict(json.loads(text))
-            if not self.store.record_result(number, text):
-                raise StoreError(f"store {self.store.path}: trial {number} is not pending there")
-            new = Trial(number, current.arch, TrialState.COMPLETE, stored, None, current.attempts)
-            logger.info("trial %d: val %.3f%%", number, stored.val_accuracy)
+            if self.fidelity is not None and current.budget is not None:
+                budget = current.budget
+                final = budget >= self.fidelity.max_epochs
+                if not self.store.record_rung(number, budget, text, final=final):
+                    raise StoreError(
+                        f"store {self.store.path}: trial {number} is not pending there"
+                    )
+                new = Trial(number, current.arch,
+                            TrialState.COMPLETE if final else TrialState.PAUSED, stored, None,
+                            current.attempts, budget, {**current.rungs, budget: stored})
+                if final:
+                    self._drop_checkpoint(number)
+                logger.info("trial %d: val %.3f%% at %d epochs", number,
+                            stored.val_accuracy, budget)
+            else:
+                if not self.store.record_result(number, text):
+                    raise StoreError(
+                        f"store {self.store.path}: trial {number} is not pending there"
+                    )
+                new = Trial(number, current.arch, TrialState.COMPLETE, stored, None,
+                            current.attempts)
+                logger.info("trial %d: val %.3f%%", number, stored.val_accuracy)
         elif isinstance(outcome, (str, BaseException)):
             message = (
                 outcome if isinstance(outcome, str) else f"{type(outcome).__name__}: {outcome}"
@@ -338,7 +466,9 @@ class Campaign:
             strict_json(message, "failure message")
             if not self.store.record_failure(number, message):
                 raise StoreError(f"store {self.store.path}: trial {number} is not pending there")
-            new = Trial(number, current.arch, TrialState.FAILED, None, message, current.attempts)
+            new = Trial(number, current.arch, TrialState.FAILED, None, message,
+                        current.attempts, current.budget, current.rungs)
+            self._drop_checkpoint(number)
             logger.warning("trial %d failed: %s", number, message)
         else:
             hint = (
@@ -365,8 +495,12 @@ class Campaign:
         asynchronous: bool = False,
         callback: Callable[[Trial], None] | None = None,
         timeout: float | None = None,
+        stop_when: Callable[[], bool] | None = None,
     ) -> History:
         """Evaluate until ``budget`` trials have finished (complete or failed).
+
+        In a multi-fidelity campaign (``fidelity=``), until ``budget`` architectures
+        have been proposed and the schedule promotes nothing more.
 
         Args:
             budget: Total finished trials wanted, counting those already in the store.
@@ -390,6 +524,10 @@ class Campaign:
                 its end and is then failed if it took too long). Evaluators that can
                 hang should enforce their own limit as well. Wall-clock time; not
                 applied by executors that keep a simulated clock.
+            stop_when: Checked before each new submission: once it returns true, the
+                run stops, leaving evaluations still in flight pending in the store (a
+                time limit, e.g. ``lambda: time.time() > deadline``; `run_simulated`'s
+                ``horizon``).
 
         Returns:
             The history. Pending trials left by an interruption are evaluated first
@@ -410,16 +548,24 @@ class Campaign:
         budget = self._bounded(budget)
         pool = executor or InlineExecutor()
         in_flight: dict[Future[dict[str, Any]], int] = {}
+        # Multi-fidelity campaigns are asynchronous: a promotion waits for no batch.
+        asynchronous = asynchronous or self.fidelity is not None
+        ended = False
         try:
             while True:
+                if stop_when is not None and stop_when():
+                    break
                 history = self.history
                 finished = len(history.complete) + len(history.failed)
-                if finished >= budget and not in_flight:
+                if finished >= budget and not in_flight and self.fidelity is None:
+                    ended = True
                     break
                 if not in_flight or asynchronous:
                     self._fill(in_flight, pool, budget, batch_size, asynchronous=asynchronous)
                 if not in_flight:
-                    break  # the strategy has nothing left to propose
+                    # Nothing left to propose (or, with fidelities, nothing to promote).
+                    ended = True
+                    break
                 done = self._wait(pool, in_flight, asynchronous, timeout)
                 for fut in sorted(done, key=lambda f: in_flight[f]):
                     number = in_flight.pop(fut)
@@ -430,6 +576,10 @@ class Campaign:
             for fut in in_flight:
                 fut.cancel()
             self._clock.clear()
+        if ended and self.fidelity is not None:
+            # Promotions are over for this budget: the paused trials' states go.
+            for t in self.history.paused:
+                self._drop_checkpoint(t.number)
         return self.history
 
     def _bounded(self, budget: int) -> int:
@@ -487,6 +637,24 @@ class Campaign:
             # run: finish it alone, as the uninterrupted run did, before proposing.
             return
         free = batch_size - len(in_flight)
+        if self.fidelity is not None:
+            if unsubmitted or free <= 0:
+                return
+            for t in self._promote(free):
+                self._submit(t.number, pool, in_flight)
+            free = batch_size - len(in_flight)
+            room = budget - len(self._trials)
+            if free > 0 and room > 0:
+                for t in self._propose(min(free, room)):
+                    self._submit(t.number, pool, in_flight)
+            if not in_flight:
+                # The budget is spent and the schedule promotes nothing: make sure the
+                # search ends with a result at the final budget.
+                last = self.fidelity.finish(self.history)
+                if last is not None:
+                    for t in self._promote_now([last]):
+                        self._submit(t.number, pool, in_flight)
+            return
         room = budget - finished - len(history.pending)
         if free > 0 and room > 0 and not unsubmitted:
             for t in self.ask(min(free, room)):
@@ -497,9 +665,15 @@ class Campaign:
     ) -> None:
         attempts = self.store.mark_started(number)
         t = self._trials[number]
-        self._trials[number] = Trial(t.number, t.arch, t.state, t.result, t.error, attempts)
+        self._trials[number] = dataclasses.replace(t, attempts=attempts)
         started = time.monotonic()
-        fut = pool.submit(_evaluate, self.evaluator, t.arch)
+        if self.fidelity is not None and t.budget is not None:
+            budget = Budget(epochs=t.budget, max_epochs=self.fidelity.max_epochs,
+                            checkpoint=str(self._checkpoint(t.number)),
+                            previous=max((b for b in t.rungs if b < t.budget), default=0))
+            fut = pool.submit(_evaluate, self.evaluator, t.arch, budget)
+        else:
+            fut = pool.submit(_evaluate, self.evaluator, t.arch)
         stamp: list[float | None] = [started, None]
         self._clock[fut] = stamp
 

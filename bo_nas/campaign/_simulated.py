@@ -45,7 +45,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import numpy as np
 
 from bo_nas._history import History, TrialState
-from bo_nas._incumbent import incumbent_values
+from bo_nas._incumbent import IncumbentKey, incumbent_values
 from bo_nas.encodings import Architecture
 from bo_nas.evaluators import EvaluationResult, Evaluator
 from bo_nas.spaces import SearchSpace
@@ -60,21 +60,31 @@ CostModel = Callable[[Any], float]
 """Maps a task's return value (``None`` when it raised) to its duration in seconds."""
 
 
+def _result_part(value: Any, part: str) -> Mapping[str, Any]:
+    """``costs`` or ``info`` of an evaluation outcome, whatever form it came in."""
+    if isinstance(value, EvaluationResult):
+        return getattr(value, part)
+    if isinstance(value, Mapping):
+        if "result" in value and isinstance(value["result"], Mapping):
+            value = value["result"]
+        found = value.get(part)
+        if isinstance(found, Mapping):
+            return found
+    return {}
+
+
 def task_costs(value: Any) -> Mapping[str, float]:
     """The ``costs`` of an evaluation outcome, whatever form the task returned it in.
 
     Understands an `EvaluationResult`, its ``to_dict()`` form, and the campaign's
     outcome record ``{"ok": True, "result": {...}}``; anything else has no costs.
     """
-    if isinstance(value, EvaluationResult):
-        return value.costs
-    if isinstance(value, Mapping):
-        if "result" in value and isinstance(value["result"], Mapping):
-            value = value["result"]
-        costs = value.get("costs")
-        if isinstance(costs, Mapping):
-            return costs
-    return {}
+    return _result_part(value, "costs")
+
+
+def _task_info(value: Any) -> Mapping[str, Any]:
+    """The ``info`` of an evaluation outcome, read as `task_costs` reads costs."""
+    return _result_part(value, "info")
 
 
 @dataclass(frozen=True)
@@ -83,6 +93,15 @@ class FlopsCostModel:
 
     NB-201's training times grow about linearly with a cell's FLOPs; the defaults put a
     typical NB-201 network (≈ 100 MFLOPs) at about two simulated hours.
+
+    :math:`c` is the duration of a full training. A multi-fidelity evaluation
+    (`bo_nas.evaluators.Evaluator.evaluate_at`) whose result ``info`` holds
+    ``epochs_trained`` and ``max_epochs`` is charged only for the epochs it trained,
+    base part included (evaluating and loading data recur every epoch):
+    :math:`c \cdot \mathrm{epochs\_trained} / \mathrm{max\_epochs}`. A promoted trial
+    that continues from its checkpoint thus pays only for its new epochs, and a rung
+    that trains nothing (``epochs_trained`` 0) is free. Results without both keys, or
+    with values that are not a count and a positive budget, cost a full training.
 
     Attributes:
         seconds_per_mflop: :math:`a`, seconds per million FLOPs.
@@ -110,7 +129,21 @@ class FlopsCostModel:
         costs = task_costs(value)
         if self.cost not in costs:
             return self.base_seconds if self.failure_seconds is None else self.failure_seconds
-        return self.base_seconds + self.seconds_per_mflop * float(costs[self.cost])
+        full = self.base_seconds + self.seconds_per_mflop * float(costs[self.cost])
+        return full * self._trained_fraction(_task_info(value))
+
+    @staticmethod
+    def _trained_fraction(info: Mapping[str, Any]) -> float:
+        """``epochs_trained / max_epochs`` from a result's ``info``; 1 (a full training)
+        when either is absent or not a sensible count."""
+        trained, total = info.get("epochs_trained"), info.get("max_epochs")
+        for v in (trained, total):
+            # bool is an int: a stray True must not pass for one epoch.
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
+                return 1.0
+        if trained < 0 or total <= 0:  # type: ignore[operator]
+            return 1.0
+        return float(trained) / float(total)  # type: ignore[arg-type]
 
 
 @dataclass(frozen=True)
@@ -313,6 +346,7 @@ class SimulatedRun:
         incumbent: ``n_finished``: best validation accuracy among trials finished by
             ``times[i]`` (NaN before the first success).
         makespan: Simulated time when the last evaluation finished.
+        order: The trial numbers behind ``times``, in that order.
     """
 
     history: History
@@ -320,11 +354,20 @@ class SimulatedRun:
     times: np.ndarray
     incumbent: np.ndarray
     makespan: float
+    order: tuple[int, ...] = ()
 
     def incumbent_at(self, t: float) -> float:
         """Best validation accuracy known at simulated time ``t`` (NaN before any)."""
         i = int(np.searchsorted(self.times, t, side="right"))
         return float(self.incumbent[i - 1]) if i > 0 else math.nan
+
+    def incumbent_of(self, key: IncumbentKey) -> np.ndarray:
+        """Like ``incumbent``, for ``key`` of the incumbent (best validation accuracy
+        so far): ``"test_accuracy"`` gives the test accuracy of the best-validation
+        architecture at each of ``times``, the number NAS papers plot."""
+        results = [self.history[n].result if self.history[n].state is TrialState.COMPLETE
+                   else None for n in self.order]
+        return incumbent_values(results, key)
 
 
 def run_simulated(
@@ -334,6 +377,7 @@ def run_simulated(
     executor: SimulatedExecutor,
     batch_size: int | None = None,
     asynchronous: bool = False,
+    horizon: float | None = None,
 ) -> SimulatedRun:
     """Run ``campaign`` on ``executor`` and read the simulated schedule back.
 
@@ -343,6 +387,9 @@ def run_simulated(
         executor: The simulated executor (its clock continues from where it stands).
         batch_size: Evaluations in flight; the executor's worker count when omitted.
         asynchronous: As `Campaign.run`.
+        horizon: Stop at this simulated time (seconds): nothing new starts once the
+            clock has passed it, and evaluations still running stay pending. For
+            comparing methods at equal wall-clock time (multi-fidelity campaigns).
     """
     if not isinstance(executor, SimulatedExecutor):
         raise ValueError(f"executor: expected a SimulatedExecutor, got {type(executor).__name__}")
@@ -352,6 +399,7 @@ def run_simulated(
         batch_size=executor.n_workers if batch_size is None else batch_size,
         executor=executor,
         asynchronous=asynchronous,
+        stop_when=None if horizon is None else (lambda: executor.now > horizon),
     )
     number = {t.arch.key: t.number for t in history}
     tasks = tuple(replace(t, trial=number.get(t.label)) for t in executor.tasks[first:])
@@ -373,6 +421,7 @@ def run_simulated(
         times=np.asarray([f[0] for f in finished], dtype=float),
         incumbent=incumbent_values(results, "val_accuracy"),
         makespan=max((t.finish for t in tasks), default=0.0),
+        order=tuple(f[1] for f in finished),
     )
 
 

@@ -8,7 +8,11 @@ Contract:
   and, because the generator state is committed with the proposals it produced, makes
   the same next proposals it would have made without the interruption.
 * Every result or failure is committed as soon as it is known; a trial changes state
-  at most once from ``pending`` to ``complete`` or ``failed`` and never back.
+  at most once from ``pending`` to ``complete`` or ``failed`` and never back. In a
+  multi-fidelity campaign a trial may also go from ``pending`` to ``paused`` (stopped at
+  a rung below the final budget) and, when promoted, back to ``pending`` with a larger
+  budget; every rung result is kept in the ``rungs`` table, committed with the state
+  change it causes.
 * Architectures and results are stored as strict JSON (no NaN, no infinities, string
   keys only), never pickle; a value that strict JSON cannot hold exactly is refused
   before anything is written.
@@ -50,7 +54,9 @@ from bo_nas._history import History, Trial, TrialState
 from bo_nas.encodings import Architecture, BoNasError
 from bo_nas.evaluators import EvaluationResult, InvalidResultError
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+#: Versions this release reads; older ones are migrated when opened for writing.
+_READABLE = (1, 2)
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (
@@ -61,14 +67,57 @@ CREATE TABLE IF NOT EXISTS trials (
     number      INTEGER PRIMARY KEY,
     arch_key    TEXT NOT NULL UNIQUE,
     arch        TEXT NOT NULL,
-    state       TEXT NOT NULL CHECK (state IN ('pending', 'complete', 'failed')),
+    state       TEXT NOT NULL
+                CHECK (state IN ('pending', 'complete', 'failed', 'paused')),
     result      TEXT,
     error       TEXT,
     attempts    INTEGER NOT NULL DEFAULT 0,
     proposed_at REAL NOT NULL,
-    finished_at REAL
+    finished_at REAL,
+    budget      INTEGER
+);
+CREATE TABLE IF NOT EXISTS rungs (
+    number      INTEGER NOT NULL REFERENCES trials (number),
+    budget      INTEGER NOT NULL,
+    result      TEXT NOT NULL,
+    finished_at REAL NOT NULL,
+    PRIMARY KEY (number, budget)
 );
 """
+
+# Version 1 had no budgets, no paused state and no rungs: rebuild its trials table
+# (SQLite cannot change a CHECK constraint in place) and add the rungs.
+_MIGRATE_1 = """
+ALTER TABLE trials RENAME TO trials_v1;
+CREATE TABLE trials (
+    number      INTEGER PRIMARY KEY,
+    arch_key    TEXT NOT NULL UNIQUE,
+    arch        TEXT NOT NULL,
+    state       TEXT NOT NULL
+                CHECK (state IN ('pending', 'complete', 'failed', 'paused')),
+    result      TEXT,
+    error       TEXT,
+    attempts    INTEGER NOT NULL DEFAULT 0,
+    proposed_at REAL NOT NULL,
+    finished_at REAL,
+    budget      INTEGER
+);
+INSERT INTO trials (number, arch_key, arch, state, result, error, attempts, proposed_at,
+                    finished_at)
+    SELECT number, arch_key, arch, state, result, error, attempts, proposed_at, finished_at
+    FROM trials_v1;
+DROP TABLE trials_v1;
+CREATE TABLE IF NOT EXISTS rungs (
+    number      INTEGER NOT NULL REFERENCES trials (number),
+    budget      INTEGER NOT NULL,
+    result      TEXT NOT NULL,
+    finished_at REAL NOT NULL,
+    PRIMARY KEY (number, budget)
+)
+"""
+
+_TRIAL_COLUMNS = "number, arch, state, result, error, attempts, budget"
+_TRIAL_COLUMNS_V1 = "number, arch, state, result, error, attempts, NULL"
 
 #: Seconds a writer waits for observers that hold the side file's shared lock.
 _READER_WAIT = 10.0
@@ -481,6 +530,24 @@ class CampaignStore:
         if version is None:
             raise StoreFormatError(f"store {self.path}: not a bo-nas campaign store")
         _check_version(self.path, version)
+        if version == 1:
+            self._migrate_from_1()
+
+    def _migrate_from_1(self) -> None:
+        """Bring a version-1 store to this schema, in one transaction (nothing changes
+        if it fails)."""
+        conn = self._connection()
+        # Foreign keys off while the referenced table is rebuilt (not allowed to change
+        # inside a transaction, hence here).
+        conn.execute("PRAGMA foreign_keys=OFF")
+        try:
+            with self.transaction() as c:
+                for stmt in _MIGRATE_1.split(";"):
+                    if stmt.strip():
+                        c.execute(stmt)
+                self._set_meta(c, "schema_version", SCHEMA_VERSION)
+        finally:
+            conn.execute("PRAGMA foreign_keys=ON")
 
     @property
     def config(self) -> dict[str, Any]:
@@ -502,8 +569,12 @@ class CampaignStore:
         archs: Sequence[Architecture],
         rng_state: dict[str, Any],
         strategy_state: dict[str, Any],
+        budgets: Sequence[int | None] | None = None,
     ) -> list[int]:
-        """Insert pending trials and the states that follow them, atomically."""
+        """Insert pending trials and the states that follow them, atomically.
+
+        ``budgets``: multi-fidelity campaigns, the epochs each new trial trains to."""
+        budgets = list(budgets) if budgets is not None else [None] * len(archs)
         now = time.time()
         rng_text = _dumps(rng_state, "rng_state")
         strategy_text = _dumps(strategy_state, "strategy_state")
@@ -512,9 +583,10 @@ class CampaignStore:
             numbers_ = list(range(start, start + len(archs)))
             try:
                 c.executemany(
-                    "INSERT INTO trials (number, arch_key, arch, state, proposed_at) "
-                    "VALUES (?, ?, ?, 'pending', ?)",
-                    [(n, a.key, a.to_json(), now) for n, a in zip(numbers_, archs)],
+                    "INSERT INTO trials (number, arch_key, arch, state, proposed_at, budget) "
+                    "VALUES (?, ?, ?, 'pending', ?, ?)",
+                    [(n, a.key, a.to_json(), now, b)
+                     for n, a, b in zip(numbers_, archs, budgets, strict=True)],
                 )
             except sqlite3.IntegrityError as exc:
                 raise StoreError(
@@ -566,15 +638,58 @@ class CampaignStore:
         strict_json(error, "failure message")
         return self._finish(number, "failed", None, error)
 
+    def record_rung(
+        self, number: int, budget: int, result: EvaluationResult | str, *, final: bool
+    ) -> bool:
+        """Multi-fidelity: record a pending trial's result at ``budget`` epochs, and mark
+        it complete (``final``) or paused, in one transaction; ``False`` if it was not
+        pending."""
+        text = result if isinstance(result, str) else encode_result(result)
+        now = time.time()
+        with self.transaction() as c:
+            cur = c.execute(
+                "UPDATE trials SET state = ?, result = ?, error = NULL, finished_at = ?, "
+                "budget = ? WHERE number = ? AND state = 'pending'",
+                ("complete" if final else "paused", text, now, budget, number),
+            )
+            if cur.rowcount != 1:
+                return False
+            c.execute(
+                "INSERT INTO rungs (number, budget, result, finished_at) VALUES (?, ?, ?, ?) "
+                "ON CONFLICT(number, budget) DO UPDATE SET result = excluded.result, "
+                "finished_at = excluded.finished_at",
+                (number, budget, text, now),
+            )
+        return True
+
+    def promote(self, promotions: Sequence[tuple[int, int]]) -> bool:
+        """Multi-fidelity: paused trials back to pending with a larger budget (and a
+        fresh attempt count), atomically; ``False`` (and nothing changed) if one was not
+        paused."""
+        with self.transaction() as c:
+            for number, budget in promotions:
+                cur = c.execute(
+                    "UPDATE trials SET state = 'pending', budget = ?, attempts = 0, "
+                    "finished_at = NULL WHERE number = ? AND state = 'paused'",
+                    (budget, number),
+                )
+                if cur.rowcount != 1:
+                    raise _NotPaused(number)
+        return True
+
     def trials(self) -> History:
         """All trials in proposal order."""
         try:
-            rows = self._connection().execute(
-                "SELECT number, arch, state, result, error, attempts FROM trials ORDER BY number"
+            conn = self._connection()
+            rows = conn.execute(
+                f"SELECT {_TRIAL_COLUMNS} FROM trials ORDER BY number"
+            ).fetchall()
+            rungs = conn.execute(
+                "SELECT number, budget, result FROM rungs ORDER BY number, budget"
             ).fetchall()
         except sqlite3.Error as exc:
             raise _translate(exc, self.path, "cannot read trials") from exc
-        return _history(self.path, rows)
+        return _history(self.path, rows, rungs)
 
     def integrity_check(self) -> str:
         """SQLite's ``PRAGMA integrity_check`` verdict (``"ok"`` when sound)."""
@@ -598,18 +713,35 @@ def _missing_message(path: Path) -> str:
     return f"store {path}: no such file"
 
 
+class _NotPaused(StoreError):
+    def __init__(self, number: int) -> None:
+        super().__init__(f"trial {number} is not paused, so it cannot be promoted")
+
+
 def _check_version(path: Path, version: Any) -> None:
-    if version != SCHEMA_VERSION:
+    if version not in _READABLE:
         raise StoreVersionError(
-            f"store {path} has schema version {version}; this bo-nas reads version "
-            f"{SCHEMA_VERSION}. Open it with the bo-nas release that wrote it, or "
-            "`bo-nas export` it there and start a new campaign"
+            f"store {path} has schema version {version}; this bo-nas reads versions "
+            f"{', '.join(map(str, _READABLE))}. Open it with the bo-nas release that wrote "
+            "it, or `bo-nas export` it there and start a new campaign"
         )
 
 
-def _history(path: Path, rows: Sequence[tuple[Any, ...]]) -> History:
+def _history(
+    path: Path, rows: Sequence[tuple[Any, ...]], rungs: Sequence[tuple[Any, ...]] = ()
+) -> History:
+    by_trial: dict[int, dict[int, EvaluationResult]] = {}
+    for number, budget, result in rungs:
+        try:
+            by_trial.setdefault(number, {})[int(budget)] = EvaluationResult.from_dict(
+                json.loads(result)
+            )
+        except (ValueError, TypeError, KeyError) as exc:
+            raise StoreFormatError(
+                f"store {path}: trial {number}'s result at {budget} epochs is damaged ({exc})"
+            ) from None
     out = []
-    for number, arch, state, result, error, attempts in rows:
+    for number, arch, state, result, error, attempts, budget in rows:
         try:
             out.append(
                 Trial(
@@ -619,6 +751,8 @@ def _history(path: Path, rows: Sequence[tuple[Any, ...]]) -> History:
                     result=EvaluationResult.from_dict(json.loads(result)) if result else None,
                     error=error,
                     attempts=attempts,
+                    budget=None if budget is None else int(budget),
+                    rungs=by_trial.get(number, {}),
                 )
             )
         except (ValueError, TypeError, KeyError) as exc:
@@ -650,8 +784,16 @@ def _read_connection(conn: sqlite3.Connection, path: Path) -> StoreSnapshot:
     conn.execute("BEGIN")  # one snapshot: a writer's commit between queries is not seen
     try:
         meta_rows = conn.execute("SELECT key, value FROM meta").fetchall()
+        version_row = conn.execute(
+            "SELECT value FROM meta WHERE key = 'schema_version'"
+        ).fetchone()
+        old = version_row is not None and version_row[0] == "1"
         rows = conn.execute(
-            "SELECT number, arch, state, result, error, attempts FROM trials ORDER BY number"
+            f"SELECT {_TRIAL_COLUMNS_V1 if old else _TRIAL_COLUMNS} FROM trials "
+            "ORDER BY number"
+        ).fetchall()
+        rungs = [] if old else conn.execute(
+            "SELECT number, budget, result FROM rungs ORDER BY number, budget"
         ).fetchall()
     finally:
         with contextlib.suppress(sqlite3.Error):
@@ -668,7 +810,7 @@ def _read_connection(conn: sqlite3.Connection, path: Path) -> StoreSnapshot:
     config = meta.pop("config", None)
     if not isinstance(config, dict):
         raise StoreFormatError(f"store {path}: not a bo-nas campaign store (no configuration)")
-    return StoreSnapshot(path, config, _history(path, rows), meta)
+    return StoreSnapshot(path, config, _history(path, rows, rungs), meta)
 
 
 def _uri(path: Path, **params: str) -> str:

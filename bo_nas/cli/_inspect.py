@@ -99,6 +99,15 @@ def cmd_status(args: argparse.Namespace) -> int:
         f"{len(history.pending)} pending, {len(history.failed)} failed "
         f"({done} finished{_budget(snap)})",
     ]
+    fidelity = config.get("fidelity")
+    if isinstance(fidelity, dict):
+        reached: dict[int, int] = {}
+        for t in history:
+            for b in t.rungs:
+                reached[b] = reached.get(b, 0) + 1
+        per_rung = ", ".join(f"{n} at {b}" for b, n in sorted(reached.items()))
+        lines.append(f"fidelity: {fidelity.get('name')} (eta {fidelity.get('eta')}); "
+                     f"{len(history.paused)} paused; results by epochs: {per_rung or 'none'}")
     objectives, constraints = _goals(config)
     if constraints:
         lines.append(f"constraints: {', '.join(str(c) for c in constraints)}")
@@ -157,6 +166,9 @@ def _rows(config: dict[str, Any], history: History) -> list[dict[str, Any]]:
         if constraints:
             # Unknown (None) until the trial has a result, rather than a guess.
             rows[-1]["feasible"] = None if r is None else feasible(r, constraints)
+        if "fidelity" in config:
+            rows[-1]["epochs"] = t.budget
+            rows[-1]["rungs"] = {str(b): v.val_accuracy for b, v in sorted(t.rungs.items())}
     return rows
 
 
@@ -178,7 +190,14 @@ def cmd_export(args: argparse.Namespace) -> int:
     else:
         cost_keys = sorted({k for row in rows for k in row["costs"]})
         buf = io.StringIO()
-        extra = [k for k in ("pareto", "feasible") if rows and k in rows[0]]
+        extra = [k for k in ("pareto", "feasible", "epochs") if rows and k in rows[0]]
+        for row in rows:
+            # One column per rung: the validation accuracy reached there.
+            for b, v in row.pop("rungs", {}).items():
+                row[f"val_accuracy@{b}"] = v
+        rung_keys = sorted({k for row in rows for k in row if k.startswith("val_accuracy@")},
+                           key=lambda k: int(k.split("@")[1]))
+        extra += rung_keys
         fields = ["number", "state", "architecture", "key", "val_accuracy", "test_accuracy",
                   *cost_keys, "error", "attempts", *extra]
         w = csv.DictWriter(buf, fieldnames=fields, lineterminator="\n")

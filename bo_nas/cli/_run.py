@@ -26,7 +26,7 @@ from bo_nas._config import (
     parse_pair,
     resolve,
 )
-from bo_nas.campaign import Campaign, InlineExecutor, Trial, local_executor
+from bo_nas.campaign import Campaign, InlineExecutor, Trial, TrialState, local_executor
 from bo_nas.campaign._store import (
     StoreExistsError,
     StoreLockedError,
@@ -247,7 +247,7 @@ def _new_campaign(space: Any, evaluator: Any, strategy: Any, cfg: RunConfig) -> 
     def make(path: Path) -> Campaign:
         return Campaign(space, evaluator, strategy, seed=cfg.seed, store=path,
                         max_retries=cfg.max_retries, objectives=cfg.objectives or None,
-                        constraints=cfg.constraints or None)
+                        constraints=cfg.constraints or None, fidelity=cfg.schedule())
 
     if cfg.store is not None:
         path = Path(absolute_path(cfg.store))
@@ -295,7 +295,11 @@ def execute(
 
         def on_trial(trial: Trial) -> None:
             best = campaign.best
-            bar.update(1)
+            # With fidelities the bar counts networks: a promoted trial is not a new one.
+            if campaign.fidelity is None or len(trial.rungs) == 1 or (
+                trial.state is TrialState.FAILED and not trial.rungs
+            ):
+                bar.update(1)
             if best is not None and best.result is not None:
                 bar.set_postfix_str(f"best val {best.result.val_accuracy:.2f}%")
 
@@ -325,6 +329,14 @@ def _print_outcome(campaign: Campaign, budget: int, quiet: bool, out: Path) -> i
     best = campaign.best
     n_ok, n_failed = len(history.complete), len(history.failed)
     lines = [f"evaluations: {n_ok} complete, {n_failed} failed"]
+    if campaign.fidelity is not None:
+        final = campaign.fidelity.max_epochs
+        trained = sum(max(t.rungs, default=0) for t in history)
+        lines = [f"networks: {len(history)}; {n_ok} trained to {final} epochs, "
+                 f"{len(history.paused)} stopped early, {n_failed} failed; "
+                 f"{trained:,} epochs trained ({trained / max(1, len(history) * final):.0%} "
+                 "of training every network fully)"]
+        n_ok = len(history) - n_failed
     if n_ok + n_failed < budget:
         logger.warning("the strategy had nothing new to propose after %d of %d evaluations",
                        n_ok + n_failed, budget)

@@ -3,7 +3,7 @@
 from collections.abc import Callable
 from typing import Any
 
-from ._base import EvaluationError, EvaluationResult, Evaluator, InvalidResultError
+from ._base import Budget, EvaluationError, EvaluationResult, Evaluator, InvalidResultError
 from ._nb101_table import NB101Benchmark
 from ._nb201_datasets import NB201_DATASETS
 from ._nb201_table import NB201Benchmark
@@ -16,6 +16,7 @@ __all__ = [
     "BenchmarkDataError",
     "BenchmarkFileNotFoundError",
     "BenchmarkTableError",
+    "Budget",
     "EvaluationError",
     "EvaluationResult",
     "Evaluator",

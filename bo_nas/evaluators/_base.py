@@ -95,6 +95,41 @@ class EvaluationResult:
         )
 
 
+@dataclass(frozen=True)
+class Budget:
+    """What a multi-fidelity campaign asks of one evaluation (`Evaluator.evaluate_at`).
+
+    Attributes:
+        epochs: Train until this epoch and report the result there.
+        max_epochs: The final budget: learning-rate schedules are planned for it, so a
+            trial promoted later continues the same schedule.
+        checkpoint: File of the trial's training state: loaded when it exists (the
+            training continues from its epoch), written as training goes on (so a
+            killed evaluation loses at most the epochs since the last write). ``None``:
+            keep nothing.
+        previous: Epochs the trial's earlier rungs trained, what its checkpoint holds
+            when one was written (0 for a new trial). A table uses it to report the
+            epochs this request costs.
+    """
+
+    epochs: int
+    max_epochs: int
+    checkpoint: str | None = None
+    previous: int = 0
+
+    def __post_init__(self) -> None:
+        for name in ("epochs", "max_epochs", "previous"):
+            v = getattr(self, name)
+            low = 0 if name == "previous" else 1
+            if isinstance(v, bool) or not isinstance(v, int) or v < low:
+                raise ValueError(f"budget {name}: expected an integer >= {low}, got {v!r}")
+        if not self.previous <= self.epochs <= self.max_epochs:
+            raise ValueError(
+                f"budget: expected previous <= epochs <= max_epochs, got {self.previous}, "
+                f"{self.epochs}, {self.max_epochs}"
+            )
+
+
 class Evaluator(ABC):
     """Measures architectures. Instances must be picklable: executors ship them to workers.
 
@@ -121,6 +156,24 @@ class Evaluator(ABC):
         a table's costs, or parameters and FLOPs of the network to be trained), or
         ``None`` (the default). Hard constraints and known-cost objectives read them."""
         return None
+
+    def fidelities(self) -> tuple[int, ...] | None:
+        """Epoch counts this evaluator can report a result at, ascending; the last is the
+        final budget. ``None`` (the default): full evaluations only. Multi-fidelity
+        campaigns (`bo_nas.fidelity`) need it, and `evaluate_at`."""
+        return None
+
+    def evaluate_at(self, arch: Architecture, budget: Budget) -> EvaluationResult:
+        """Evaluate ``arch`` at a fidelity: train it to ``budget.epochs`` (continuing
+        from ``budget.checkpoint`` when that file exists) and report there.
+
+        The result's ``info`` holds ``epochs`` (= ``budget.epochs``) and
+        ``epochs_trained`` (what this call trained: fewer than ``epochs`` when it
+        continued from a checkpoint), which simulated clocks charge for.
+        """
+        raise EvaluationError(
+            f"{type(self).__name__} evaluates at full fidelity only (it has no fidelities)"
+        )
 
     def __call__(self, arch: Architecture) -> EvaluationResult:
         return self.evaluate(arch)

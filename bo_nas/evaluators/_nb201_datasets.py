@@ -7,6 +7,8 @@ Files (in ``<data_dir>/nb201/``, see the data README):
 - ``nb201_cifar10-valid.csv``, ``nb201_cifar100.csv``, and ``nb201_ImageNet16-120.csv``
   (the user's own, in the columns of the other two);
 - ``nb201_test_12ep_200ep.csv`` for ``fidelity=12``;
+- ``nb201_curves_<dataset>.csv`` (written by ``bo-nas data import``, not shipped):
+  per-epoch validation accuracies of the 200-epoch schedule, for `load_curves`;
 - ``nb201_hw_<dataset>.csv`` for latencies and energies (HW-NAS-Bench);
 - params and FLOPs from ``nb201_zc_proxies_cifar10.csv`` (the shipped data: a linear
   cost model fitted on its CIFAR-10 rows, see `_cost_model`) when it is there, else from
@@ -97,6 +99,67 @@ DATASETS: Mapping[str, Dataset] = {
 }
 NB201_DATASETS: tuple[str, ...] = tuple(DATASETS)
 NB201_FIDELITIES: tuple[int, ...] = (12, 200)
+#: Epochs of the per-epoch curves (`bo_nas.importers._writers.CURVE_EPOCHS`).
+CURVE_EPOCHS = 200
+#: The dataset whose curves give each dataset's objective per epoch: ``cifar10``
+#: selects on the cifar10-valid validation accuracy, so it reads that dataset's curves.
+CURVE_DATASET: Mapping[str, str] = {
+    "cifar10": "cifar10-valid",
+    "cifar10-valid": "cifar10-valid",
+    "cifar100": "cifar100",
+    "ImageNet16-120": "ImageNet16-120",
+}
+
+
+def curves_file(dataset: str) -> str:
+    """Name of the per-epoch table that holds ``dataset``'s objective per epoch."""
+    # The name `bo_nas.importers._writers.curve_file` writes; spelled out here because
+    # the importers import this module.
+    return f"nb201_curves_{CURVE_DATASET[dataset]}.csv"
+
+
+@dataclass(frozen=True)
+class Curves:
+    """Per-epoch numbers of the 200-epoch schedule, one row per cell, all read-only.
+
+    Attributes:
+        row_of: Row of each official string.
+        val: Validation accuracy (%) after each epoch, shape `n x CURVE_EPOCHS`
+            (column ``e - 1`` is epoch ``e``).
+        seconds: Seconds spent training each epoch, same shape, NaN where untimed.
+        source: The file, for messages.
+    """
+
+    row_of: Mapping[str, int]
+    val: np.ndarray
+    seconds: np.ndarray
+    source: str
+
+
+def _read_curves(path: Path) -> Curves:
+    # Imported here: the importers import this module, so a module-level import would
+    # be circular.
+    from bo_nas.importers._writers import read_curves
+
+    rows = read_curves(path)
+    if not rows:
+        raise BenchmarkTableError(f"{path}: no rows, expected one row per NB-201 cell")
+    strings = list(rows)
+    return Curves(
+        row_of={s: i for i, s in enumerate(strings)},
+        val=readonly(np.array([rows[s][1] for s in strings], dtype=float)),
+        seconds=readonly(np.array([rows[s][2] for s in strings], dtype=float)),
+        source=str(path),
+    )
+
+
+def load_curves(path: Path) -> Curves:
+    """The per-epoch table at ``path``, read once per process and version of the file.
+
+    Raises:
+        BenchmarkTableError: for other columns, a bad or repeated row, or no rows.
+    """
+    return cached("nb201-curves", [path], lambda: _read_curves(path))
 
 
 @dataclass(frozen=True)

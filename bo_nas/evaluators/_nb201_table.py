@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Iterable, Mapping
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -17,13 +18,17 @@ from bo_nas.encodings import Architecture, InvalidArchitectureError, parse_nb201
 from bo_nas.encodings._nb201 import nb201_ops_of
 from bo_nas.spaces import NB201Space, SearchSpace, SubsetSpace
 
-from ._base import EvaluationError, EvaluationResult
+from ._base import Budget, EvaluationError, EvaluationResult
 from ._nb201_datasets import (
+    CURVE_EPOCHS,
     DATASETS,
     FIDELITY_FILE,
     NB201_DATASETS,
     NB201_FIDELITIES,
+    Curves,
     Table,
+    curves_file,
+    load_curves,
     load_table,
 )
 from ._regret import incumbent_test_accuracy
@@ -56,6 +61,32 @@ class NB201Benchmark(TabularBenchmark[Table]):
     is offered for ``cifar10`` and ``cifar100`` only. ``test_accuracy`` stays the
     200-epoch test accuracy of the dataset's table, so regrets stay in final-model
     terms. Note that at fidelity 12 the search is steered by a test-set number.
+
+    Multi-fidelity (`fidelities`, `evaluate_at`): the table answers at several training
+    budgets, each request at ``budget.epochs``, from one of two sources:
+
+    - Per-epoch curves, when the data folder holds ``nb201_curves_<dataset>.csv``
+      (written by ``bo-nas data import``; ``cifar10`` reads the cifar10-valid curves,
+      whose validation split is its objective): fidelities are every epoch 1..200, and
+      below 200 ``val_accuracy`` is the **validation** accuracy after that epoch of the
+      200-epoch schedule, so a promoted trial really continues the same run.
+    - Otherwise, on ``cifar10`` and ``cifar100`` (the datasets with a 12-epoch column,
+      and only when ``nb201_test_12ep_200ep.csv`` is there), fidelities ``(12, 200)``:
+      the 12-epoch rung is what ``fidelity=12`` gives, the **12-epoch test-set
+      accuracy** (single seed) of a separate 12-epoch schedule. A multi-fidelity search
+      steered by it is steered by *test* accuracy at its low rung, and a promotion from
+      12 to 200 epochs pretends the 12-epoch run continues. Other datasets have no
+      fidelities (``None``).
+
+    The last rung (200) is always what the default ``fidelity=200`` evaluator's
+    `evaluate` gives: the validation split, as everywhere else. At every rung
+    ``test_accuracy`` and ``costs`` are the 200-epoch ones (regrets stay in
+    final-model terms; costs are the network's, not the budget's). ``info`` adds
+    ``epochs`` and ``max_epochs`` (the budget's) and ``epochs_trained`` (``epochs -
+    budget.previous``: a table continues a promoted trial as if from its checkpoint),
+    which `bo_nas.campaign.FlopsCostModel` charges for; from curves with times, also
+    ``train_seconds``, the recorded seconds of those epochs. The table of the other
+    fidelity and the curves are read on the first request that needs them.
 
     Costs (``costs``): ``params`` and ``flops`` in millions. Without the zero-cost table
     but with ``nb201_costs.csv`` (written by ``bo-nas data import`` from the official
@@ -132,10 +163,40 @@ class NB201Benchmark(TabularBenchmark[Table]):
         self._root = resolve_data_dir(data_dir)
         # Absolute, so that a stored campaign resumes from any working directory.
         self._data_dir_arg = None if data_dir is None else absolute_path(data_dir)
+        # Which fidelities the folder offers is settled once, so that a campaign sees
+        # the same rungs throughout; the tables behind them are read on first use.
+        curves = self._root / "nb201" / curves_file(dataset)
+        self._curves_path: str | None = str(curves) if curves.is_file() else None
+        self._has_short = (DATASETS[dataset].fidelity_column is not None
+                           and (self._root / "nb201" / FIDELITY_FILE).is_file())
         self._load()  # a missing or bad file fails here, not at the first evaluation
+
+    # Loaded on first use by evaluate_at and dropped when pickled, like `_table`.
+    _other: Table | None = None
+    _curves: Curves | None = None
 
     def _read_table(self) -> Table:
         return load_table(self._root, self.dataset, self.fidelity, self.hardware)
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = super().__getstate__()
+        state["_other"] = None
+        state["_curves"] = None
+        return state
+
+    def _table_at(self, fidelity: int) -> Table:
+        """The table of ``fidelity`` (12 or 200): this evaluator's own, or the other."""
+        if fidelity == self.fidelity:
+            return self._load()
+        if self._other is None:
+            self._other = load_table(self._root, self.dataset, fidelity, self.hardware)
+        return self._other
+
+    def _load_curves(self) -> Curves:
+        assert self._curves_path is not None
+        if self._curves is None:
+            self._curves = load_curves(Path(self._curves_path))
+        return self._curves
 
     # --- the evaluator protocol --------------------------------------------------------
 
@@ -151,13 +212,81 @@ class NB201Benchmark(TabularBenchmark[Table]):
             raise EvaluationError(f"{arch!r} is not an NB-201 cell: {exc}") from None
         return self.lookup(nb201_key(ops))
 
+    def fidelities(self) -> tuple[int, ...] | None:
+        """Epochs `evaluate_at` answers at: 1..200 from per-epoch curves, else
+        ``(12, 200)`` on the datasets with 12-epoch numbers, else ``None``."""
+        if self._curves_path is not None:
+            return tuple(range(1, CURVE_EPOCHS + 1))
+        if self._has_short:
+            return NB201_FIDELITIES
+        return None
+
+    def evaluate_at(self, arch: Architecture, budget: Budget) -> EvaluationResult:
+        """The table's result for an NB-201 cell after ``budget.epochs`` (see the class
+        docstring for what each rung reports).
+
+        Raises:
+            EvaluationError: when ``arch`` is not an NB-201 cell or not in the table,
+                when ``budget.epochs`` is not one of `fidelities`, or when
+                ``budget.max_epochs`` is not the final one (200).
+        """
+        allowed = self.fidelities()
+        if allowed is None:
+            raise EvaluationError(
+                f"{self!r} has no fidelities: the data folder has no "
+                f"{curves_file(self.dataset)}, and no 12-epoch numbers for "
+                f"{self.dataset!r} ({FIDELITY_FILE} has them for cifar10 and cifar100)"
+            )
+        final = allowed[-1]
+        if budget.epochs not in allowed:
+            shown = f"1..{final}" if len(allowed) > 2 else str(list(allowed))
+            raise EvaluationError(
+                f"budget epochs {budget.epochs}: {self!r} answers at {shown} epochs only"
+            )
+        if budget.max_epochs != final:
+            # Every number of the table comes from schedules planned for 200 epochs.
+            raise EvaluationError(
+                f"budget max_epochs {budget.max_epochs}: {self!r} answers for a final "
+                f"budget of {final} epochs only"
+            )
+        try:
+            ops = nb201_ops_of(arch)
+        except InvalidArchitectureError as exc:
+            raise EvaluationError(f"{arch!r} is not an NB-201 cell: {exc}") from None
+        string = nb201_key(ops)
+        full = self._result(self._table_at(final), string)
+        info: dict[str, Any] = {**full.info, "epochs": budget.epochs,
+                                "max_epochs": budget.max_epochs,
+                                "epochs_trained": budget.epochs - budget.previous}
+        if self._curves_path is not None:
+            c = self._load_curves()
+            row = c.row_of.get(full.info["string"])
+            if row is None:
+                raise EvaluationError(f"NB-201 cell {string!r} is not in {c.source}")
+            seconds = float(c.seconds[row, budget.previous:budget.epochs].sum())
+            if seconds == seconds:  # NaN when the file has no times
+                info["train_seconds"] = seconds
+            # At the last epoch the table's own number, so that the top rung is exactly
+            # `evaluate` of the 200-epoch benchmark (the importer writes both alike).
+            val = full.val_accuracy if budget.epochs == final else float(
+                c.val[row, budget.epochs - 1])
+        elif budget.epochs == final:
+            val = full.val_accuracy
+        else:
+            val = self._result(self._table_at(budget.epochs), string).val_accuracy
+        return EvaluationResult(val_accuracy=val, test_accuracy=full.test_accuracy,
+                                costs=full.costs, info=info)
+
     def lookup(self, string: str) -> EvaluationResult:
         """The table's result for an official NB-201 string.
 
         Raises:
             EvaluationError: for a malformed string or a cell not in the table.
         """
-        t = self._load()
+        return self._result(self._load(), string)
+
+    @staticmethod
+    def _result(t: Table, string: str) -> EvaluationResult:
         row = t.row_of.get(string) if isinstance(string, str) else None  # may be unhashable
         if row is None:
             try:

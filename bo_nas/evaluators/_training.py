@@ -15,10 +15,11 @@ import torch
 from bo_nas.encodings import Architecture, InvalidArchitectureError
 from bo_nas.spaces import SearchSpace, space_from_config
 
-from ._base import EvaluationError, EvaluationResult, Evaluator
+from ._base import Budget, EvaluationError, EvaluationResult, Evaluator
 
 if TYPE_CHECKING:
     from bo_nas.objectives import CostSource
+    from bo_nas.training import TrainConfig
     from bo_nas.zero_cost import ScoreSource
 
 logger = logging.getLogger(__name__)
@@ -51,6 +52,9 @@ class TrainingEvaluator(Evaluator):
     The result holds validation and test accuracy (%), costs ``params`` and ``flops``
     (millions) and ``train_seconds``, and info ``curve`` (per-epoch statistics),
     ``device``, ``seed`` and ``images_per_second``.
+
+    It is multi-fidelity: `fidelities` are the epochs 1 to ``epochs``, and
+    `evaluate_at` trains to a `Budget`'s epoch, continuing from its checkpoint file.
 
     The defaults are sized for a quick CPU campaign on digits; use the benchmark's
     sizes (``channels=16, cells_per_stage=5``, ``epochs=200``) on CIFAR with a GPU.
@@ -140,6 +144,56 @@ class TrainingEvaluator(Evaluator):
                 cannot be read, the loss diverges or the device runs out of memory; the
                 message gives the reason.
         """
+        seed = evaluation_seed(self.seed, arch.key)
+        return self._train(arch, dataclasses.replace(self.config, seed=seed))
+
+    def fidelities(self) -> tuple[int, ...]:
+        """Every epoch count from 1 to this evaluator's ``epochs``, the final budget."""
+        return tuple(range(1, self.config.epochs + 1))
+
+    def evaluate_at(self, arch: Architecture, budget: Budget) -> EvaluationResult:
+        """Train ``arch`` to ``budget.epochs`` and report its accuracies and costs there.
+
+        The cosine learning-rate schedule is planned for ``budget.max_epochs`` (which
+        may differ from this evaluator's ``epochs``), so a trial promoted to a later
+        rung continues the schedule it started. When ``budget.checkpoint`` names an
+        existing file, the training state (weights, optimizer, schedule, data order,
+        curve) is loaded from it and training continues from its epoch; the file is
+        rewritten atomically after every epoch (its folder is created when missing), so
+        a killed evaluation loses at most the epoch in progress. Without a checkpoint a
+        trial starts afresh, with the network and seed `evaluate` uses:
+        ``evaluate_at(arch, Budget(E, E))`` equals ``evaluate(arch)`` for ``E =
+        epochs``, and continuing from a checkpoint gives what training straight
+        through gives.
+
+        Besides what `evaluate` reports, ``info`` holds ``epochs`` (=
+        ``budget.epochs``), ``epochs_trained`` (epochs this call trained),
+        ``max_epochs`` and ``resumed_from`` (the checkpoint's epoch, 0 for a fresh
+        start); ``curve`` covers every epoch from the first and ``train_seconds`` this
+        call only.
+
+        Raises:
+            EvaluationError: as `evaluate`, and when the checkpoint cannot be read or
+                written, was written for another network or other settings, or is past
+                ``budget.epochs`` (nothing is retrained in its place).
+        """
+        if budget.checkpoint is not None:
+            folder = os.path.dirname(os.path.abspath(budget.checkpoint))
+            try:
+                os.makedirs(folder, exist_ok=True)
+            except OSError as exc:
+                raise EvaluationError(
+                    f"checkpoint {budget.checkpoint}: cannot create its folder: {exc}"
+                ) from None
+        seed = evaluation_seed(self.seed, arch.key)
+        config = dataclasses.replace(self.config, epochs=budget.max_epochs, seed=seed)
+        return self._train(arch, config, budget)
+
+    def _train(
+        self, arch: Architecture, config: TrainConfig, budget: Budget | None = None
+    ) -> EvaluationResult:
+        """Build ``arch``'s network with ``config.seed`` and train it under ``config``
+        (to ``budget.epochs`` with ``budget.checkpoint`` when a budget is given)."""
         from bo_nas.training import (
             DatasetError,
             TrainingError,
@@ -147,8 +201,8 @@ class TrainingEvaluator(Evaluator):
             load_dataset,
             train,
         )
+        from bo_nas.training._loop import CheckpointError
 
-        seed = evaluation_seed(self.seed, arch.key)
         try:
             data = load_dataset(self.dataset, self.data_dir)
         except DatasetError as exc:
@@ -157,29 +211,41 @@ class TrainingEvaluator(Evaluator):
             model = build_network(
                 arch, self.space, data.num_classes, channels=self.channels,
                 cells_per_stage=self.cells_per_stage, in_channels=data.image_shape[0],
-                generator=torch.Generator().manual_seed(seed),
+                generator=torch.Generator().manual_seed(config.seed),
             )
         except (InvalidArchitectureError, ValueError) as exc:
             raise EvaluationError(f"{arch!r} cannot be built in {self.space!r}: {exc}") from None
         reason = ""
         try:
-            result = train(model, data, dataclasses.replace(self.config, seed=seed))
-        except TrainingError as exc:
+            if budget is None:
+                result = train(model, data, config)
+            else:
+                result = train(model, data, config, until=budget.epochs,
+                               checkpoint=budget.checkpoint)
+        except CheckpointError as exc:
+            # Its message names the file and the fault; the architecture adds nothing.
             reason = str(exc)
+        except TrainingError as exc:
+            reason = f"training {arch!r} failed: {exc}"
         if reason:
+            # Outside the except blocks, whose tracebacks would pin the network's memory.
             del model
             gc.collect()
             if torch.cuda.is_available():
                 torch.cuda.empty_cache()
-            raise EvaluationError(f"training {arch!r} failed: {reason}")
+            raise EvaluationError(reason)
+        info: dict[str, Any] = {"curve": [dataclasses.asdict(e) for e in result.curve],
+                                "device": result.device, "seed": config.seed,
+                                "images_per_second": result.images_per_second}
+        if budget is not None:
+            info.update(epochs=budget.epochs, epochs_trained=result.epochs - result.start_epoch,
+                        max_epochs=budget.max_epochs, resumed_from=result.start_epoch)
         return EvaluationResult(
             val_accuracy=result.val_accuracy,
             test_accuracy=result.test_accuracy,
             costs={"params": result.params / 1e6, "flops": result.flops / 1e6,
                    "train_seconds": result.train_seconds},
-            info={"curve": [dataclasses.asdict(e) for e in result.curve],
-                  "device": result.device, "seed": seed,
-                  "images_per_second": result.images_per_second},
+            info=info,
         )
 
     def known_costs(self) -> CostSource:

@@ -5,6 +5,7 @@ from typing import Any
 
 from ._bananas import BananasStrategy, MLPEnsembleConfig
 from ._base import Strategy
+from ._bohb import BOHBSettings, BOHBStrategy
 from ._evolution import RegularizedEvolution
 from ._gp import GPSettings, GPStrategy
 from ._local_search import LocalSearch
@@ -20,12 +21,14 @@ def builtin_strategies() -> dict[str, Callable[[dict[str, Any]], Strategy]]:
     """Factories from stored settings, by strategy name."""
     gp = {name: (lambda cfg, name=name: gp_preset(name, cfg)) for name in gp_presets()}
     baselines = (RandomSearch, RegularizedEvolution, LocalSearch, BananasStrategy,
-                 NasBowlStrategy, NSGA2)
+                 NasBowlStrategy, NSGA2, BOHBStrategy)
     return {**gp, **{cls.name: cls.from_config for cls in baselines}}
 
 
 __all__ = [
     "NSGA2",
+    "BOHBSettings",
+    "BOHBStrategy",
     "BananasStrategy",
     "GPSettings",
     "GPStrategy",

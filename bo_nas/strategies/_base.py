@@ -24,7 +24,8 @@ class Strategy(ABC):
 
     1. `setup(space)` once, before the first proposal (also after a resume), then
        `use_scores(source)` with the evaluator's zero-cost scores or ``None``, then
-       `use_objectives(objectives, constraints, costs)`. The space already excludes
+       `use_objectives(objectives, constraints, costs)`, then `use_fidelity(rungs)`.
+       The space already excludes
        every cell that violates a hard (known-cost) constraint.
     2. `propose(history, n, rng)` whenever the campaign needs ``n`` new architectures.
        ``history`` holds every trial so far, pending ones included; a proposal must not
@@ -62,6 +63,8 @@ class Strategy(ABC):
     constraints: tuple[Constraint, ...] = ()
     #: Costs the evaluator knows before evaluating (`use_objectives`), or ``None``.
     costs: CostSource | None = None
+    #: Rungs (epochs) of a multi-fidelity campaign (`use_fidelity`), or ``None``.
+    rungs: tuple[int, ...] | None = None
 
     def __init__(self, settings: Any = None, **kwargs: Any) -> None:
         cls = type(self)
@@ -113,6 +116,14 @@ class Strategy(ABC):
         self.objectives = tuple(objectives)
         self.constraints = tuple(constraints)
         self.costs = costs
+
+    def use_fidelity(self, rungs: tuple[int, ...] | None) -> None:
+        """The rungs (epochs, ascending; the last is the final budget) of a
+        multi-fidelity campaign, or ``None``; called by `Campaign` after
+        `use_objectives`. Trials then carry their results by budget (``Trial.rungs``)
+        and only trials at the final budget are ``complete``; a strategy that can learn
+        from lower rungs reads them there. The default stores ``rungs``."""
+        self.rungs = tuple(rungs) if rungs is not None else None
 
     @abstractmethod
     def propose(

@@ -18,6 +18,8 @@ from bo_nas._history import History, Trial
 from bo_nas._random import torch_generator
 from bo_nas._settings import check_int
 from bo_nas._surrogate import (
+    FIT_MAX,
+    budget_input,
     fit_tw_gp,
     gp_hyperparameters,
     make_categorical_gp,
@@ -56,6 +58,11 @@ Features = Literal["tw", "tw-positions", "tw-ngrams", "categorical"]
 # Up to this many observations the whole proposal runs with one thread (see
 # `torch_threads`).
 _SINGLE_THREAD_MAX = 1000
+# The multi-fidelity GP fits its hyper-parameters on at most this many rung results: it
+# sees two or more per network and proposes whenever a worker frees up, so a full-size
+# fit would cost most of each proposal, while a handful of hyper-parameters is well
+# determined by this many points (it then conditions on all of them).
+_MF_FIT_MAX = 150
 
 
 @dataclass(frozen=True)
@@ -228,7 +235,14 @@ class GPStrategy(Strategy):
     def propose(self, history: History, n: int, rng: np.random.Generator) -> list[Architecture]:
         complete = history.complete
         prior = self._prior
-        if len(complete) < self.settings.n_init:
+        rungs = self.rungs
+        # Observations (architecture, accuracy, epochs): with fidelities, every rung
+        # result of every trial, the budget an input of the GP (MOBSTER's model).
+        if rungs is not None:
+            obs = [(t.arch, r.val_accuracy, b) for t in history for b, r in t.rungs.items()]
+        else:
+            obs = [(t.arch, float(t.value), None) for t in complete]  # type: ignore[arg-type]
+        if len({a.key for a, _, _ in obs}) < self.settings.n_init:
             if prior is not None and prior.design:
                 if self._design_seed is None:
                     self._design_seed = int(rng.integers(2**63))
@@ -241,9 +255,16 @@ class GPStrategy(Strategy):
             front = pareto_front(history, self.objectives, self.constraints)
             top = history.top(self.settings.pool.top_k)
             parents = list({t.number: t for t in [*front, *top]}.values())
+        if rungs is not None:
+            # Incumbents of a multi-fidelity search: the best at the highest rung reached,
+            # then the best at the rungs below.
+            ranked = sorted((t for t in history if t.rungs),
+                            key=lambda t: (-max(t.rungs), -t.rungs[max(t.rungs)].val_accuracy,
+                                           t.number))
+            parents = ranked[: self.settings.pool.top_k]
         config = self.settings.pool
         if config.whole_space == "auto":
-            whole = parents is not None and _enumerable(self.space)
+            whole = len(self.objectives) > 1 and _enumerable(self.space)
             config = dataclasses.replace(config, whole_space=whole)
         pool = candidate_pool(self.space, history, rng, config, parents=parents)
         if prior is not None and prior.pool_fraction < 1:
@@ -254,16 +275,24 @@ class GPStrategy(Strategy):
         gen = torch_generator(rng)
         threads = 1 if len(complete) <= _SINGLE_THREAD_MAX else torch.get_num_threads()
         with torch_threads(threads):
-            train = [t.arch for t in complete]
+            train = [a for a, _, _ in obs]
             pending = [t.arch for t in history.pending]
             score = None
             if prior is not None and _uses_mean(prior, self.scores):
                 # One rank transform over everything this proposal compares.
                 score = self._combined(train + pool + pending)
-            X_train = self._encode(train, _part(score, 0, len(train)))
-            X_pool = self._encode(pool, _part(score, len(train), len(pool)))
+            z_train = z_pool = z_pending = None
+            if rungs is not None:
+                final = rungs[-1]
+                # New candidates are ranked at the final budget.
+                z_train = [budget_input(b, final) for _, _, b in obs]
+                z_pool = [1.0] * len(pool)
+                z_pending = [budget_input(t.budget or final, final) for t in history.pending]
+            X_train = self._encode(train, _part(score, 0, len(train)), z_train)
+            X_pool = self._encode(pool, _part(score, len(train), len(pool)), z_pool)
             X_pending = (
-                self._encode(pending, _part(score, len(train) + len(pool), len(pending)))
+                self._encode(pending, _part(score, len(train) + len(pool), len(pending)),
+                             z_pending)
                 if pending else None
             )
             multi = len(self.objectives) > 1
@@ -271,8 +300,9 @@ class GPStrategy(Strategy):
             model = None
             if not multi or any(o.metric == "val_accuracy" and o.metric not in known
                                 for o in self.objectives):
-                values = [_warp(t.value, self.settings.target) for t in complete]
-                model = self._fit_X(X_train, values, gen, score_mean=score is not None)
+                values = [_warp(v, self.settings.target) for _, v, _ in obs]
+                model = self._fit_X(X_train, values, gen, score_mean=score is not None,
+                                    budget=rungs is not None)
             measured = [c.metric for c in self.constraints]
             if multi:
                 measured += [o.metric for o in self.objectives
@@ -317,19 +347,23 @@ class GPStrategy(Strategy):
 
     # --- internals ----------------------------------------------------------------------
 
-    def _maker(self, score_mean: bool) -> Callable[[torch.Tensor, torch.Tensor], SingleTaskGP]:
+    def _maker(
+        self, score_mean: bool, budget: bool = False
+    ) -> Callable[[torch.Tensor, torch.Tensor], SingleTaskGP]:
         """Builds this strategy's kind of GP from inputs and `n x 1` targets."""
         if self._feature_kind == "categorical":
-            return make_categorical_gp
-        return lambda X, Y: make_tw_gp(X, Y, self.encoder.block_sizes, score_mean=score_mean)
+            return lambda X, Y: make_categorical_gp(X, Y, budget=budget)
+        return lambda X, Y: make_tw_gp(X, Y, self.encoder.block_sizes, score_mean=score_mean,
+                                       budget=budget)
 
     def _fit_X(
         self, X: torch.Tensor, values: Sequence[float], generator: torch.Generator,
-        *, score_mean: bool,
+        *, score_mean: bool, budget: bool = False,
     ) -> SingleTaskGP:
         Y = torch.tensor(values, dtype=torch.float64).unsqueeze(-1)
-        model = fit_tw_gp(self._maker(score_mean)(X, Y), warm_start=self._hypers,
-                          generator=generator)
+        model = fit_tw_gp(self._maker(score_mean, budget)(X, Y), warm_start=self._hypers,
+                          generator=generator,
+                          max_fit_points=_MF_FIT_MAX if budget else FIT_MAX)
         self._hypers = gp_hyperparameters(model)
         return model
 
@@ -399,17 +433,25 @@ class GPStrategy(Strategy):
         return prior
 
     def _combined(self, archs: Sequence[Architecture]) -> np.ndarray:
-        """`rank_score` of ``archs`` among themselves, raw scores cached by key."""
-        missing = [a for a in dict.fromkeys(archs) if a.key not in self._scores]
+        """`rank_score` of the distinct ``archs`` among themselves (one per
+        architecture, however often it appears), raw scores cached by key."""
+        missing = [a for a in {a.key: a for a in archs}.values() if a.key not in self._scores]
         if missing:
             assert self.scores is not None
             for a, row in zip(missing, self.scores.scores(missing), strict=True):
                 self._scores[a.key] = row
-        return rank_score(np.stack([self._scores[a.key] for a in archs]))
+        keys = list(dict.fromkeys(a.key for a in archs))
+        ranks = dict(zip(keys, rank_score(np.stack([self._scores[k] for k in keys]))))
+        return np.asarray([ranks[a.key] for a in archs])
 
     def _encode(
-        self, archs: Sequence[Architecture], scores: np.ndarray | None = None
+        self,
+        archs: Sequence[Architecture],
+        scores: np.ndarray | None = None,
+        budgets: Sequence[float] | None = None,
     ) -> torch.Tensor:
+        """Features of ``archs``, then the budget input (multi-fidelity), then the
+        prior score, as columns."""
         rows = []
         for a in archs:
             f = self._features.get(a.key)
@@ -418,6 +460,8 @@ class GPStrategy(Strategy):
                 self._features[a.key] = f
             rows.append(f)
         X = np.stack(rows)
+        if budgets is not None:
+            X = np.column_stack([X, np.asarray(budgets, dtype=float)])
         if scores is not None:
             X = np.column_stack([X, scores])
         return torch.as_tensor(X, dtype=torch.float64)

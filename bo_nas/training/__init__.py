@@ -44,6 +44,7 @@ from ._data import (
 from ._flops import count_flops, count_parameters
 from ._loader import Batches, augment
 from ._loop import (
+    CheckpointError,
     CpuSettings,
     EpochStats,
     TrainConfig,
@@ -87,6 +88,7 @@ __all__ = [
     "AuxiliaryHead",
     "Batches",
     "CellPlan",
+    "CheckpointError",
     "CpuSettings",
     "DARTSCell",
     "DARTSNetwork",
