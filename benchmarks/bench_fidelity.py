@@ -20,6 +20,7 @@ error (``t/T``). Needs ``$BO_NAS_DATA_DIR``.
 from __future__ import annotations
 
 import argparse
+import json
 import math
 import sys
 import time
@@ -70,12 +71,16 @@ def error_at(times: Sequence[float], errors: Sequence[float], t: float) -> float
 
 
 def _job(args: tuple) -> tuple:
-    method, dataset, seed, budget, workers, horizon = args
+    method, dataset, seed, budget, workers, horizon, save = args
     t0 = time.perf_counter()
     out = _one(dataset, method, seed, budget, workers, horizon)
-    print(f"  {method} seed {seed}: {time.perf_counter() - t0:.0f} s", file=sys.stderr,
-          flush=True)
-    return (method, seed, *out, time.perf_counter() - t0)
+    row = (method, seed, *out, time.perf_counter() - t0)
+    print(f"  {method} seed {seed}: {row[-1]:.0f} s", file=sys.stderr, flush=True)
+    if save:
+        # One line per finished job, so a long run interrupted keeps what it measured.
+        with open(save, "a") as f:
+            f.write(json.dumps(row) + "\n")
+    return row
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -88,6 +93,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--methods", nargs="+", default=list(METHODS), choices=list(METHODS))
     parser.add_argument("--jobs", type=int, default=2, help="processes")
     parser.add_argument("--first-seed", type=int, default=1000)
+    parser.add_argument("--save", default=None, help="append each job's curve to this file")
     args = parser.parse_args(argv)
 
     import multiprocessing
@@ -95,12 +101,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     ctx = multiprocessing.get_context("spawn")
     seeds = range(args.first_seed, args.first_seed + args.trials)
     with ctx.Pool(args.jobs) as pool:
-        ref = pool.map(_job, [("gp-tw", args.dataset, s, args.budget, args.workers, None)
-                              for s in seeds])
+        ref = pool.map(_job, [("gp-tw", args.dataset, s, args.budget, args.workers, None,
+                               args.save) for s in seeds])
         horizon = float(np.mean([r[5] for r in ref]))
         others = [m for m in args.methods if m != "gp-tw"]
-        rest = pool.map(_job, [(m, args.dataset, s, args.budget, args.workers, horizon)
-                               for s in seeds for m in others])
+        rest = pool.map(_job, [(m, args.dataset, s, args.budget, args.workers, horizon,
+                                args.save) for s in seeds for m in others], chunksize=1)
     results = ref + rest
     optimum = ref[0][4]
     target = float(np.mean([r[3][-1] for r in ref]))
