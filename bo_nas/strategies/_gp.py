@@ -18,7 +18,6 @@ from bo_nas._history import History, Trial
 from bo_nas._random import torch_generator
 from bo_nas._settings import check_int
 from bo_nas._surrogate import (
-    FIT_MAX,
     budget_input,
     fit_tw_gp,
     gp_hyperparameters,
@@ -58,11 +57,6 @@ Features = Literal["tw", "tw-positions", "tw-ngrams", "categorical"]
 # Up to this many observations the whole proposal runs with one thread (see
 # `torch_threads`).
 _SINGLE_THREAD_MAX = 1000
-# The multi-fidelity GP fits its hyper-parameters on at most this many rung results: it
-# sees two or more per network and proposes whenever a worker frees up, so a full-size
-# fit would cost most of each proposal, while a handful of hyper-parameters is well
-# determined by this many points (it then conditions on all of them).
-_MF_FIT_MAX = 150
 
 
 @dataclass(frozen=True)
@@ -362,8 +356,7 @@ class GPStrategy(Strategy):
     ) -> SingleTaskGP:
         Y = torch.tensor(values, dtype=torch.float64).unsqueeze(-1)
         model = fit_tw_gp(self._maker(score_mean, budget)(X, Y), warm_start=self._hypers,
-                          generator=generator,
-                          max_fit_points=_MF_FIT_MAX if budget else FIT_MAX)
+                          generator=generator)
         self._hypers = gp_hyperparameters(model)
         return model
 
