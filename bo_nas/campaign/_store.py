@@ -58,11 +58,7 @@ SCHEMA_VERSION = 2
 #: Versions this release reads; older ones are migrated when opened for writing.
 _READABLE = (1, 2)
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS meta (
-    key   TEXT PRIMARY KEY,
-    value TEXT NOT NULL
-);
+_TRIALS = """
 CREATE TABLE IF NOT EXISTS trials (
     number      INTEGER PRIMARY KEY,
     arch_key    TEXT NOT NULL UNIQUE,
@@ -76,6 +72,8 @@ CREATE TABLE IF NOT EXISTS trials (
     finished_at REAL,
     budget      INTEGER
 );
+"""
+_RUNGS = """
 CREATE TABLE IF NOT EXISTS rungs (
     number      INTEGER NOT NULL REFERENCES trials (number),
     budget      INTEGER NOT NULL,
@@ -84,37 +82,22 @@ CREATE TABLE IF NOT EXISTS rungs (
     PRIMARY KEY (number, budget)
 );
 """
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (
+    key   TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+);
+""" + _TRIALS + _RUNGS
 
 # Version 1 had no budgets, no paused state and no rungs: rebuild its trials table
 # (SQLite cannot change a CHECK constraint in place) and add the rungs.
-_MIGRATE_1 = """
-ALTER TABLE trials RENAME TO trials_v1;
-CREATE TABLE trials (
-    number      INTEGER PRIMARY KEY,
-    arch_key    TEXT NOT NULL UNIQUE,
-    arch        TEXT NOT NULL,
-    state       TEXT NOT NULL
-                CHECK (state IN ('pending', 'complete', 'failed', 'paused')),
-    result      TEXT,
-    error       TEXT,
-    attempts    INTEGER NOT NULL DEFAULT 0,
-    proposed_at REAL NOT NULL,
-    finished_at REAL,
-    budget      INTEGER
-);
+_MIGRATE_1 = "ALTER TABLE trials RENAME TO trials_v1;" + _TRIALS + """
 INSERT INTO trials (number, arch_key, arch, state, result, error, attempts, proposed_at,
                     finished_at)
     SELECT number, arch_key, arch, state, result, error, attempts, proposed_at, finished_at
     FROM trials_v1;
 DROP TABLE trials_v1;
-CREATE TABLE IF NOT EXISTS rungs (
-    number      INTEGER NOT NULL REFERENCES trials (number),
-    budget      INTEGER NOT NULL,
-    result      TEXT NOT NULL,
-    finished_at REAL NOT NULL,
-    PRIMARY KEY (number, budget)
-)
-"""
+""" + _RUNGS
 
 _TRIAL_COLUMNS = "number, arch, state, result, error, attempts, budget"
 _TRIAL_COLUMNS_V1 = "number, arch, state, result, error, attempts, NULL"
