@@ -12,8 +12,7 @@ distance there is an L1 distance, so the natural kernel is a Laplace kernel on i
 from __future__ import annotations
 
 import math
-from collections import OrderedDict
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -27,6 +26,7 @@ from bo_nas.encodings import Architecture, DARTSEncoder, TWEncoder
 from bo_nas.spaces import SearchSpace
 
 from ._base import Strategy
+from ._pool import NeighbourCache
 
 #: The budget of a result measured at full fidelity (a trial without ``budget``): above
 #: every epoch count, so a full-fidelity result is modelled first.
@@ -47,7 +47,7 @@ _MAX_BANDWIDTH_POINTS = 400
 #: Bandwidth floor where every observation has the same features (any value works then:
 #: all distances are zero).
 _TINY = 1e-9
-#: Cells whose move lists `_MoveMemo` keeps.
+#: Cells whose move lists the strategy's `NeighbourCache` keeps.
 _MOVE_MEMO_SIZE = 1024
 #: Draws per random proposal before giving up on finding an unproposed cell (the same
 #: allowance as `SearchSpace.sample_many` gives one sample).
@@ -198,31 +198,6 @@ class BOHBModel:
         return self.good_kde.log_density(X) - self.bad_kde.log_density(X)
 
 
-class _MoveMemo:
-    """``space._moves`` memoised per cell as written (least recently used dropped).
-
-    Good points are the parents of most candidates at every proposal, and building a
-    cell space's move list (every neighbour constructed and hashed) costs far more than
-    scoring it. The lists are deterministic, so the memo changes no draw.
-    """
-
-    def __init__(self, moves: Callable[[Architecture], list[Architecture]]) -> None:
-        self._moves = moves
-        self._lists: OrderedDict[str, list[Architecture]] = OrderedDict()
-
-    def __call__(self, arch: Architecture) -> list[Architecture]:
-        # Keyed by the graph as written: cells equal up to dead edges have different moves.
-        key = arch.to_json()
-        got = self._lists.get(key)
-        if got is None:
-            got = self._lists[key] = self._moves(arch)
-            if len(self._lists) > _MOVE_MEMO_SIZE:
-                self._lists.popitem(last=False)
-        else:
-            self._lists.move_to_end(key)
-        return got
-
-
 class BOHBStrategy(Strategy):
     r"""BOHB's density-ratio proposals, on tree-Wasserstein features of architectures.
 
@@ -296,7 +271,11 @@ class BOHBStrategy(Strategy):
         # A space that overrides `_step` draws one move without listing them all (DARTS,
         # constrained spaces), which a memo of full lists would only make dearer.
         lists_moves = type(space)._step is SearchSpace._step
-        self._memo: _MoveMemo | None = _MoveMemo(space._moves) if lists_moves else None
+        # Good points parent most candidates at every proposal; building a cell space's
+        # move list costs far more than scoring it, so the lists are kept.
+        self._memo: NeighbourCache | None = (
+            NeighbourCache(space, _MOVE_MEMO_SIZE, space._moves) if lists_moves else None
+        )
 
     # --- model --------------------------------------------------------------------------
 

@@ -113,11 +113,19 @@ class NeighbourCache:
     Args:
         space: The search space.
         max_size: Cells whose neighbour lists are kept.
+        moves: What to memoise instead of ``space.neighbours`` (e.g. the space's
+            ``_moves``, where one mutation step may go); deterministic as well.
     """
 
-    def __init__(self, space: SearchSpace, max_size: int = 512) -> None:
+    def __init__(
+        self,
+        space: SearchSpace,
+        max_size: int = 512,
+        moves: Callable[[Architecture], list[Architecture]] | None = None,
+    ) -> None:
         self.space = space
         self.max_size = max_size
+        self._moves = moves if moves is not None else space.neighbours
         self._lists: OrderedDict[str, list[Architecture]] = OrderedDict()
 
     def __call__(self, arch: Architecture) -> list[Architecture]:
@@ -126,7 +134,7 @@ class NeighbourCache:
         key = arch.to_json()
         nbrs = self._lists.get(key)
         if nbrs is None:
-            nbrs = self._lists[key] = self.space.neighbours(arch)
+            nbrs = self._lists[key] = self._moves(arch)
             if len(self._lists) > self.max_size:
                 self._lists.popitem(last=False)
         else:
