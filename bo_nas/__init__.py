@@ -41,6 +41,7 @@ _WHERE = {
     "Campaign": "bo_nas.campaign",
     "dask_executor": "bo_nas.campaign",
     "local_executor": "bo_nas.campaign",
+    "ray_executor": "bo_nas.campaign",
     "EvaluationResult": "bo_nas.evaluators",
     "Evaluator": "bo_nas.evaluators",
     "NB101Benchmark": "bo_nas.evaluators",
@@ -59,7 +60,8 @@ _WHERE = {
 # import of their own, as they were when this module imported everything.
 _SUBPACKAGES = (
     "batch", "bench", "campaign", "cli", "encodings", "evaluators", "kernels",
-    "objectives", "plotting", "selection", "spaces", "strategies", "training", "zero_cost",
+    "objectives", "optuna", "plotting", "selection", "spaces", "strategies", "training",
+    "zero_cost",
 )
 
 __getattr__, __dir__ = attach(__name__, _WHERE, _SUBPACKAGES)
@@ -78,7 +80,7 @@ if TYPE_CHECKING:
 
     from ._registry import register_evaluator, register_strategy
     from ._surrogate import fit_tw_gp, make_tw_gp
-    from .campaign import Campaign, dask_executor, local_executor
+    from .campaign import Campaign, dask_executor, local_executor, ray_executor
     from .evaluators import (
         EvaluationResult,
         Evaluator,
@@ -116,6 +118,7 @@ __all__ = [
     "fit_tw_gp",
     "local_executor",
     "make_tw_gp",
+    "ray_executor",
     "register_evaluator",
     "register_strategy",
 ]

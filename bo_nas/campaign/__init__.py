@@ -23,6 +23,7 @@ _WHERE = {
     "RestartingProcessPool": "._executors",
     "local_executor": "._executors",
     "wait_futures": "._executors",
+    "ray_executor": "._ray",
     "FlopsCostModel": "._simulated",
     "SimTask": "._simulated",
     "SimulatedExecutor": "._simulated",
@@ -56,6 +57,7 @@ if TYPE_CHECKING:
         local_executor,
         wait_futures,
     )
+    from ._ray import ray_executor
     from ._simulated import (
         FlopsCostModel,
         SimTask,
@@ -103,6 +105,7 @@ __all__ = [
     "local_executor",
     "local_gpu_cluster",
     "pareto_front",
+    "ray_executor",
     "read_snapshot",
     "read_store",
     "run_simulated",
