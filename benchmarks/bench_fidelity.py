@@ -38,6 +38,8 @@ METHODS: dict[str, tuple[dict[str, Any], dict[str, Any] | None]] = {
     "asha": ({"name": "random"}, {"name": "asha", "eta": 3}),
     "bohb": ({"name": "bohb"}, {"name": "asha", "eta": 3}),
     "mobster": ({"name": "gp-tw"}, {"name": "asha", "eta": 3}),
+    # The GP's hyper-parameters fitted at every proposal (before ``refit="auto"``).
+    "mobster-refit0": ({"name": "gp-tw", "refit": 0}, {"name": "asha", "eta": 3}),
 }
 FRACTIONS = (0.1, 0.25, 0.4, 0.5, 0.75, 1.0)
 

@@ -198,6 +198,7 @@ def fit_tw_gp(
     warm_start: Mapping[str, Any] | None = None,
     generator: torch.Generator | None = None,
     max_fit_points: int = FIT_MAX,
+    optimise: bool = True,
 ) -> SingleTaskGP:
     r"""Fit the GP's hyper-parameters by marginal likelihood and return a usable model.
 
@@ -217,12 +218,16 @@ def fit_tw_gp(
     * Reproducible: BoTorch restarts a failed optimisation from prior samples drawn with
       torch's global generator; it is forked and seeded from ``generator`` (a fixed
       seed when ``None``), so fits repeat and the caller's global state is untouched.
+    * ``optimise=False`` keeps the warm-start hyper-parameters (a model conditioned on
+      new data with an earlier fit's hyper-parameters) and only makes the model usable.
 
     Args:
         model: An unfitted `SingleTaskGP` (e.g. from `make_tw_gp`).
         warm_start: Raw hyper-parameters to start from, or ``None``.
         generator: Source of the subset and of the forked global seed.
         max_fit_points: Size of the subset the hyper-parameters are fitted on.
+        optimise: Run the marginal-likelihood optimisation; without a usable warm start
+            it runs whatever this says.
 
     Returns:
         The fitted model in eval mode: ``model`` itself, or a rebuilt copy with default
@@ -234,8 +239,12 @@ def fit_tw_gp(
     gen = generator if generator is not None else torch.Generator().manual_seed(0)
     defaults = copy.deepcopy(model)
     previous = _finite(warm_start)
-    load_hyperparameters(model, previous)
+    loaded = load_hyperparameters(model, previous)
     n = len(model.train_targets)
+    if not optimise and loaded and previous is not None and _covers(model, previous):
+        model.eval()
+        with torch_threads(1 if n <= _SINGLE_THREAD_MAX else torch.get_num_threads()):
+            return _ensure_usable(model, previous, defaults)
     with torch.random.fork_rng(devices=[]), warnings.catch_warnings():
         warnings.simplefilter("ignore")
         torch.manual_seed(int(torch.randint(2**62, (1,), generator=gen)))
@@ -286,6 +295,12 @@ def load_hyperparameters(model: SingleTaskGP, state: Mapping[str, Any] | None) -
         logger.debug("warm start skipped: %s", exc)
         return False
     return True
+
+
+def _covers(model: SingleTaskGP, state: Mapping[str, Any]) -> bool:
+    """Whether ``state`` holds every hyper-parameter of ``model`` (a partial load leaves
+    some at their defaults: such a model must be fitted)."""
+    return all(k in state for k, _ in model.named_parameters() if "outcome_transform" not in k)
 
 
 def _finite(state: Mapping[str, Any] | None) -> Mapping[str, Any] | None:

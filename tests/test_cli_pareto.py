@@ -290,7 +290,8 @@ def test_observers_stay_light(tmp_path: Path) -> None:
                          text=True, timeout=240, env={**os.environ, "MPLBACKEND": "Agg"})
     assert out.returncode == 0, out.stderr[-3000:]
     loaded = set(out.stdout.rsplit("MODULES ", 1)[1].split())
-    heavy = {n for n in loaded if n.split(".")[0] in ("botorch", "gpytorch", "linear_operator")}
+    heavy = {n for n in loaded
+             if n.split(".")[0] in ("torch", "botorch", "gpytorch", "linear_operator")}
     assert not heavy, sorted(heavy)[:10]
     assert not {n for n in loaded if n.startswith("bo_nas.strategies")}
     assert "bo_nas.campaign._campaign" not in loaded

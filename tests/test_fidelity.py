@@ -306,6 +306,42 @@ def test_the_gp_proposes_from_rung_results_before_any_trial_is_final(
                                 for t in proposed)
 
 
+def test_refit_keeps_hyperparameters_until_the_data_grow_enough(
+    bench: NB201Benchmark,
+) -> None:
+    space = NB201Space()
+    cells = space.sample_many(20, 0)
+    values = [bench.evaluate(a).val_accuracy for a in cells]
+    gen = torch.Generator().manual_seed(0)
+    strategy = GPStrategy(refit=0.5, prior=None)
+    strategy.setup(space)
+    strategy.fit(cells[:10], values[:10], gen)
+    first = strategy.get_state()
+    assert first["fitted_n"] == 10
+    # 14 < 10 * 1.5: the model conditions on the new points with the same hyper-parameters.
+    strategy.fit(cells[:14], values[:14], gen)
+    assert strategy.get_state()["hypers"] == first["hypers"]
+    assert strategy.get_state()["fitted_n"] == 10
+    strategy.fit(cells[:15], values[:15], gen)
+    assert strategy.get_state()["hypers"] != first["hypers"]
+    assert strategy.get_state()["fitted_n"] == 15
+    # Resumed from its state, the strategy keeps counting from the last fit.
+    again = GPStrategy(refit=0.5, prior=None)
+    again.setup(space)
+    again.set_state(strategy.get_state())
+    again.fit(cells[:16], values[:16], gen)
+    assert again.get_state()["hypers"] == strategy.get_state()["hypers"]
+    # The default fits at every proposal without fidelities.
+    every = GPStrategy(prior=None)
+    every.setup(space)
+    every.fit(cells[:10], values[:10], gen)
+    before = every.get_state()["hypers"]
+    every.fit(cells[:11], values[:11], gen)
+    assert every.get_state()["hypers"] != before
+    with pytest.raises(ValueError, match="refit"):
+        GPStrategy(refit=-0.1)
+
+
 _CHILD = """
 import sys
 from bo_nas import Campaign, NB201Space

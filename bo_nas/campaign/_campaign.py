@@ -11,7 +11,6 @@ import os
 import shutil
 import tempfile
 import time
-import traceback
 from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_COMPLETED, Executor, Future, wait
 from pathlib import Path
@@ -43,30 +42,9 @@ from bo_nas.strategies import Strategy
 
 from ._executors import ClockedExecutor, InlineExecutor, wait_futures
 from ._store import CampaignStore, StoreError, encode_result, strict_json
+from ._task import _evaluate
 
 logger = logging.getLogger(__name__)
-
-
-def _evaluate(
-    evaluator: Evaluator, arch: Architecture, budget: Budget | None = None
-) -> dict[str, Any]:
-    """Run one evaluation (at ``budget`` when given); never raises, so the outcome always
-    reaches the campaign."""
-    try:
-        result = evaluator.evaluate(arch) if budget is None else evaluator.evaluate_at(
-            arch, budget
-        )
-        if not isinstance(result, EvaluationResult):
-            raise EvaluationError(
-                f"evaluator returned {type(result).__name__}, expected EvaluationResult"
-            )
-        return {"ok": True, "result": result.to_dict()}
-    except Exception as exc:
-        return {
-            "ok": False,
-            "error": f"{type(exc).__name__}: {exc}",
-            "traceback": traceback.format_exc(limit=5),
-        }
 
 
 class Campaign:

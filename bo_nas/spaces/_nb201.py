@@ -82,7 +82,7 @@ class NB201Space(SearchSpace):
     def sample(self, rng: RandomLike = None) -> Architecture:
         gen = as_generator(rng)
         idx = gen.integers(len(NB201_OPS), size=6)
-        return nb201_architecture([NB201_OPS[i] for i in idx])
+        return _cell(tuple(NB201_OPS[i] for i in idx))
 
     def neighbours(self, arch: Architecture) -> list[Architecture]:
         return list(_neighbour_cells(nb201_ops_of(arch)))
@@ -110,6 +110,13 @@ class NB201Space(SearchSpace):
 
     def to_config(self) -> dict[str, Any]:
         return {"name": self.name}
+
+
+@functools.lru_cache(maxsize=5**6)
+def _cell(ops: tuple[str, ...]) -> Architecture:
+    """One shared (immutable) object per cell: a candidate pool samples hundreds of cells
+    per proposal, and building one and its canonical key costs about a millisecond."""
+    return nb201_architecture(ops)
 
 
 @functools.lru_cache(maxsize=5**6)

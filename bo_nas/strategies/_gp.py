@@ -57,6 +57,8 @@ Features = Literal["tw", "tw-positions", "tw-ngrams", "categorical"]
 # Up to this many observations the whole proposal runs with one thread (see
 # `torch_threads`).
 _SINGLE_THREAD_MAX = 1000
+#: ``refit="auto"`` with fidelities: re-fit after 10 % more rung results.
+MF_REFIT = 0.1
 
 
 @dataclass(frozen=True)
@@ -82,6 +84,12 @@ class GPSettings:
             (`ZeroCostPrior`: an initial design by score and a prior mean linear in the
             score, by default); ``None`` (``false`` in TOML and on the command line)
             ignores them.
+        refit: Re-fit the hyper-parameters when the observations have grown by this
+            fraction since the last fit; in between, the GP conditions on the new data
+            with the last fit's hyper-parameters. ``0`` fits at every proposal;
+            ``"auto"`` (default) is 0 for one fidelity and `MF_REFIT` with fidelities,
+            where every rung result is an observation and a proposal comes with nearly
+            each of them (the fit was three quarters of a multi-fidelity campaign's time).
     """
 
     selector: SelectionRule = field(default_factory=ThompsonSampling)
@@ -90,6 +98,7 @@ class GPSettings:
     target: Target = "log-error"
     pool: PoolConfig = field(default_factory=PoolConfig)
     prior: ZeroCostPrior | None = field(default_factory=ZeroCostPrior)
+    refit: float | Literal["auto"] = "auto"
 
     def __post_init__(self) -> None:
         if not isinstance(self.selector, SelectionRule):
@@ -111,6 +120,11 @@ class GPSettings:
             )
         if self.target not in ("log-error", "accuracy"):
             raise ValueError(f"target: expected 'log-error' or 'accuracy', got {self.target!r}")
+        if self.refit != "auto" and (
+            isinstance(self.refit, bool) or not isinstance(self.refit, (int, float))
+            or not math.isfinite(self.refit) or self.refit < 0
+        ):
+            raise ValueError(f"refit: expected a number >= 0 or 'auto', got {self.refit!r}")
 
 
 def _warp(accuracy: float, target: Target) -> float:
@@ -161,6 +175,8 @@ class GPStrategy(Strategy):
         self._features: dict[str, np.ndarray] = {}
         self._scores: dict[str, np.ndarray] = {}
         self._hypers: dict[str, list] | None = None
+        # Observations of the last hyper-parameter fit (see ``GPSettings.refit``).
+        self._fitted_n: int | None = None
         # Warm starts of the GPs of measured objectives and constraints, by metric.
         self._outcome_hypers: dict[str, dict] = {}
         # Known-cost rows of pool cells, by cell object (see `known_values`).
@@ -215,6 +231,8 @@ class GPStrategy(Strategy):
 
     def get_state(self) -> dict[str, Any]:
         state: dict[str, Any] = {"hypers": self._hypers, "design_seed": self._design_seed}
+        if self._fitted_n is not None:
+            state["fitted_n"] = self._fitted_n
         if self._outcome_hypers:
             state["outcome_hypers"] = dict(self._outcome_hypers)
         return state
@@ -225,6 +243,8 @@ class GPStrategy(Strategy):
         self._outcome_hypers = dict(outcome) if isinstance(outcome, dict) else {}
         seed = state.get("design_seed")
         self._design_seed = int(seed) if isinstance(seed, int) else None
+        fitted = state.get("fitted_n")
+        self._fitted_n = int(fitted) if isinstance(fitted, int) else None
 
     def propose(self, history: History, n: int, rng: np.random.Generator) -> list[Architecture]:
         complete = history.complete
@@ -355,9 +375,16 @@ class GPStrategy(Strategy):
         *, score_mean: bool, budget: bool = False,
     ) -> SingleTaskGP:
         Y = torch.tensor(values, dtype=torch.float64).unsqueeze(-1)
+        refit = self.settings.refit
+        growth = (MF_REFIT if budget else 0.0) if refit == "auto" else float(refit)
+        n = len(values)
+        optimise = (self._hypers is None or self._fitted_n is None
+                    or n >= self._fitted_n * (1.0 + growth) or n < self._fitted_n)
         model = fit_tw_gp(self._maker(score_mean, budget)(X, Y), warm_start=self._hypers,
-                          generator=generator)
+                          generator=generator, optimise=optimise)
         self._hypers = gp_hyperparameters(model)
+        if optimise:
+            self._fitted_n = n
         return model
 
     @property
