@@ -26,6 +26,63 @@ def _prune(graph: nx.DiGraph, source: Hashable, sink: Hashable) -> nx.DiGraph:
     return graph.subgraph(live | {source, sink}).copy()
 
 
+def _checked_lists(
+    data: Any,
+) -> tuple[tuple[str, ...], tuple[tuple[int, ...], ...], int, int] | None:
+    """The ops, successor lists and terminals of a well-formed `to_dict` form, checked
+    as `Architecture.from_dict` and the constructor check it, in plain Python; None for
+    anything else, which then takes the constructor and its error messages."""
+    if not isinstance(data, dict):
+        return None
+    nodes, edges = data.get("nodes"), data.get("edges")
+    meta, disconnected = data.get("meta"), data.get("disconnected", False)
+    if (
+        not isinstance(nodes, list)
+        or not isinstance(edges, list)
+        or not (meta is None or isinstance(meta, dict))
+        or not isinstance(disconnected, bool)
+        or not all(isinstance(op, str) and op for op in nodes)
+        or nodes.count(INPUT) != 1
+        or nodes.count(OUTPUT) != 1
+    ):
+        return None
+    n = len(nodes)
+    succ: list[list[int]] = [[] for _ in range(n)]
+    indegree = [0] * n
+    for e in edges:
+        if not isinstance(e, (list, tuple)) or len(e) != 2:
+            return None
+        u, v = e
+        if type(u) is not int or type(v) is not int or not (0 <= u < n and 0 <= v < n):
+            return None
+        if v not in succ[u]:  # a repeated edge is one edge, as in networkx
+            succ[u].append(v)
+            indegree[v] += 1
+    # Kahn's algorithm: every node is reached once all its predecessors are, or a cycle.
+    ready = [i for i in range(n) if not indegree[i]]
+    reached = 0
+    while ready:
+        u = ready.pop()
+        reached += 1
+        for v in succ[u]:
+            indegree[v] -= 1
+            if not indegree[v]:
+                ready.append(v)
+    if reached != n:
+        return None
+    source, sink = nodes.index(INPUT), nodes.index(OUTPUT)
+    if not disconnected:
+        seen, stack = {source}, [source]
+        while stack:
+            for v in succ[stack.pop()]:
+                if v not in seen:
+                    seen.add(v)
+                    stack.append(v)
+        if sink not in seen:
+            return None
+    return tuple(nodes), tuple(map(tuple, succ)), source, sink
+
+
 class Architecture:
     r"""A neural cell as a labelled directed acyclic graph.
 
@@ -95,11 +152,29 @@ class Architecture:
 
     input_node: Hashable
     output_node: Hashable
+    # Set instead of ``_graph`` by `from_dict`'s fast path: ops and successor lists.
+    _lists: tuple[tuple[str, ...], tuple[tuple[int, ...], ...]]
 
     @property
     def graph(self) -> nx.DiGraph:
         """The graph as given (frozen)."""
         return self._graph
+
+    @cached_property
+    def _graph(self) -> nx.DiGraph:
+        # Reached only by an architecture from `from_dict`'s fast path (the constructor
+        # sets ``_graph`` itself): its lists were checked there, and the graph is built
+        # here, on first use, as the constructor would build it. A store read makes
+        # thousands of architectures of which an observer looks at a handful; building
+        # their networkx graphs was nine tenths of reading a 10,000-trial store.
+        ops, succ = self._lists
+        g = nx.DiGraph()
+        g.add_nodes_from((i, {"op": op}) for i, op in enumerate(ops))
+        # Edges grouped by source node in node order, as the constructor's copy of the
+        # graph adds them, so even the predecessor order matches.
+        g.add_edges_from((u, v) for u, out in enumerate(succ) for v in out)
+        nx.freeze(g)
+        return g
 
     @property
     def meta(self) -> dict[str, Any]:
@@ -185,6 +260,18 @@ class Architecture:
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Architecture:
         """Inverse of `to_dict`; raises `InvalidArchitectureError` on any malformed field."""
+        if cls.__init__ is Architecture.__init__:
+            fast = _checked_lists(data)
+            if fast is not None:
+                ops, succ, source, sink = fast
+                arch = cls.__new__(cls)
+                object.__setattr__(arch, "_lists", (ops, succ))
+                object.__setattr__(arch, "_meta", dict(data.get("meta") or {}))
+                object.__setattr__(arch, "input_node", source)
+                object.__setattr__(arch, "output_node", sink)
+                return arch
+        # Anything the fast check does not accept (malformed, or a subclass with its own
+        # constructor) takes the validating constructor, which raises its usual errors.
         if not isinstance(data, Mapping):
             raise InvalidArchitectureError(
                 f"architecture JSON: expected an object, got {type(data).__name__}"

@@ -37,7 +37,8 @@ def test_help_on_every_command(tmp_path: Path) -> None:
     assert "exit codes" in top.stdout
 
 
-@pytest.mark.parametrize("cmd", ["run", "resume", "status", "export", "plot", "bench"])
+@pytest.mark.parametrize("cmd", ["run", "resume", "status", "export", "plot", "dashboard",
+                                 "bench"])
 def test_every_command_has_examples(cmd: str, capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as exit_:
         main([cmd, "--help"])

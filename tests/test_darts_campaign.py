@@ -69,6 +69,10 @@ def test_darts_campaign_runs_and_reports_genotypes(
         assert float(r["params"]) > 0
 
 
+# SIGKILL and resume are covered on NB-201 (tests/test_crash_resume.py, test_fidelity.py)
+# and for DARTS stores by the batch run above; this end-to-end kill costs two minutes of
+# DARTS training on two cores.
+@pytest.mark.slow
 def test_darts_campaign_resumes_after_sigkill(tmp_path: Path) -> None:
     store = tmp_path / "k.sqlite"
     proc = _bo_nas("run", *FAST, "--batch", "1", "--budget", "4", "--store", str(store),

@@ -20,7 +20,8 @@ import numpy as np
 
 from bo_nas._front import pareto_front
 from bo_nas._history import History, Trial, TrialState
-from bo_nas._incumbent import IncumbentKey, incumbent_values
+from bo_nas._incumbent import IncumbentKey
+from bo_nas._summary import search_curve
 from bo_nas.encodings import Architecture
 from bo_nas.evaluators import (
     Budget,
@@ -723,9 +724,4 @@ def incumbent_curve(history: History, key: IncumbentKey = "val_accuracy") -> np.
         Array of shape `n_finished`, NaN before the first result (or where the
         incumbent has no such value).
     """
-    results = [
-        t.result if t.state is TrialState.COMPLETE else None
-        for t in history
-        if t.state is not TrialState.PENDING
-    ]
-    return incumbent_values(results, key)
+    return search_curve(history, key)

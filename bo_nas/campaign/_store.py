@@ -47,6 +47,7 @@ import time
 import urllib.parse
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -710,6 +711,19 @@ def _check_version(path: Path, version: Any) -> None:
         )
 
 
+# Each read of a store (an observer's poll, `bo-nas status`, the dashboard after every
+# commit) parses every trial's architecture again, though a running campaign changes only
+# a few rows between reads. Architectures are immutable, so one parsed from the same text
+# can be shared: the cache is keyed by the stored JSON, bounded (a few 10,000-trial
+# stores), and lru_cache is thread-safe. Damaged text raises each time (not cached).
+_ARCH_CACHE_SIZE = 1 << 15
+
+
+@lru_cache(maxsize=_ARCH_CACHE_SIZE)
+def _parse_architecture(text: str) -> Architecture:
+    return Architecture.from_json(text)
+
+
 def _history(
     path: Path, rows: Sequence[tuple[Any, ...]], rungs: Sequence[tuple[Any, ...]] = ()
 ) -> History:
@@ -729,7 +743,7 @@ def _history(
             out.append(
                 Trial(
                     number=number,
-                    arch=Architecture.from_json(arch),
+                    arch=_parse_architecture(arch),
                     state=TrialState(state),
                     result=EvaluationResult.from_dict(json.loads(result)) if result else None,
                     error=error,

@@ -1,4 +1,4 @@
-"""The ``bo-nas`` command line: run, resume, status, export, plot, bench, data."""
+"""The ``bo-nas`` command line: run, resume, status, export, plot, dashboard, bench, data."""
 
 from __future__ import annotations
 
@@ -111,6 +111,7 @@ _COMMANDS: dict[str, tuple[str, str]] = {
     "status": ("._inspect", "cmd_status"),
     "export": ("._inspect", "cmd_export"),
     "plot": ("._inspect", "cmd_plot"),
+    "dashboard": ("._dashboard", "cmd_dashboard"),
     "bench": ("._bench", "cmd_bench"),
     "data": ("._data", "cmd_data"),
 }

@@ -16,64 +16,33 @@ from pathlib import Path
 from typing import Any
 
 from bo_nas._front import pareto_front
-from bo_nas._history import History, Trial
-from bo_nas.campaign._store import StoreSnapshot, read_snapshot
-from bo_nas.objectives import (
-    Constraint,
-    Objective,
-    feasible,
-    parse_constraints,
-    parse_objectives,
+from bo_nas._history import History
+from bo_nas._summary import (
+    arch_formatter,
+    best_feasible,
+    by_first_objective,
+    goals,
+    run_budget,
 )
+from bo_nas.campaign._store import StoreSnapshot, read_snapshot
+from bo_nas.objectives import Constraint, Objective, feasible
 
 from . import OutputError
 from ._report import write_figures
 
 
-def _arch_text(config: dict[str, Any], trial: Trial) -> str:
-    """The space's own text for the architecture (NB-201 string, DARTS genotype), else
-    its JSON."""
-    space = config.get("space", {})
-    if isinstance(space, dict) and space.get("name") == "subset":
-        space = space.get("base", {})
-    if isinstance(space, dict) and space.get("name") in ("nb201", "darts"):
-        from bo_nas.spaces import space_from_config
-
-        try:
-            return space_from_config(space).to_string(trial.arch)  # type: ignore[attr-defined]
-        except ValueError:
-            pass
-    return trial.arch.to_json()
-
-
 def _budget(snap: StoreSnapshot) -> str:
-    run = snap.meta.get("cli_run")
-    budget = run.get("budget") if isinstance(run, dict) else None
-    return f" of a budget of {budget}" if isinstance(budget, int) else ""
+    budget = run_budget(snap.meta)
+    return f" of a budget of {budget}" if budget is not None else ""
 
 
 #: Front trials `bo-nas status` lists before summing up the rest.
 _FRONT_LINES = 10
 
 
-def _goals(config: dict[str, Any]) -> tuple[tuple[Objective, ...], tuple[Constraint, ...]]:
-    """The objectives and constraints a store records (a store from before either, or a
-    campaign with neither, records none: ``val_accuracy`` alone, unconstrained)."""
-    return (parse_objectives(config.get("objectives")),
-            parse_constraints(config.get("constraints")))
-
-
-def _by_first_objective(trials: list[Trial], first: Objective) -> list[Trial]:
-    def key(t: Trial) -> tuple[float, int]:
-        v = first.value(t.result)  # type: ignore[arg-type]
-        return ((v if first.minimize else -v) if v is not None else math.inf, t.number)
-
-    return sorted(trials, key=key)
-
-
 def _front_lines(history: History, objectives: tuple[Objective, ...],
                  constraints: tuple[Constraint, ...]) -> list[str]:
-    front = _by_first_objective(pareto_front(history, objectives, constraints), objectives[0])
+    front = by_first_objective(pareto_front(history, objectives, constraints), objectives[0])
     names = ", ".join(str(o) for o in objectives)
     lines = [f"pareto front: {len(front)} trial{'s' if len(front) != 1 else ''} "
              f"(objectives: {names})"]
@@ -108,20 +77,17 @@ def cmd_status(args: argparse.Namespace) -> int:
         per_rung = ", ".join(f"{n} at {b}" for b, n in sorted(reached.items()))
         lines.append(f"fidelity: {fidelity.get('name')} (eta {fidelity.get('eta')}); "
                      f"{len(history.paused)} paused; results by epochs: {per_rung or 'none'}")
-    objectives, constraints = _goals(config)
+    objectives, constraints = goals(config)
     if constraints:
         lines.append(f"constraints: {', '.join(str(c) for c in constraints)}")
     if len(objectives) > 1:
         lines.extend(_front_lines(history, objectives, constraints))
-    # Best by validation accuracy, as the campaign's own `best`: an infeasible trial is
-    # no answer however accurate.
-    best = History([t for t in history.complete
-                    if t.result is not None and feasible(t.result, constraints)]).best()
+    best = best_feasible(history, constraints)
     if best is not None and best.result is not None:
         r = best.result
         test = f", test {r.test_accuracy:.2f}%" if r.test_accuracy is not None else ""
         lines.append(f"best: trial {best.number}, validation {r.val_accuracy:.2f}%{test}")
-        lines.append(f"  {_arch_text(config, best)}")
+        lines.append(f"  {arch_formatter(config)(best)}")
     elif constraints:
         lines.append("best: no trial meets the constraints yet")
     for t in history.failed[-3:]:
@@ -144,16 +110,17 @@ def _finite(value: Any) -> Any:
 def _rows(config: dict[str, Any], history: History) -> list[dict[str, Any]]:
     """One row a trial; ``pareto`` with several objectives and ``feasible`` with
     constraints, last, so that the columns of other stores stay as they were."""
-    objectives, constraints = _goals(config)
+    objectives, constraints = goals(config)
     front = ({t.number for t in pareto_front(history, objectives, constraints)}
              if len(objectives) > 1 else None)
+    text = arch_formatter(config)
     rows = []
     for t in history:
         r = t.result
         rows.append({
             "number": t.number,
             "state": t.state.value,
-            "architecture": _arch_text(config, t),
+            "architecture": text(t),
             "key": t.arch.key,
             "val_accuracy": None if r is None else r.val_accuracy,
             "test_accuracy": None if r is None else r.test_accuracy,
@@ -219,7 +186,7 @@ def cmd_plot(args: argparse.Namespace) -> int:
     if not snap.history.complete:
         raise ValueError(f"store {snap.path}: no complete trial to plot yet")
     out = Path(args.output_dir) if args.output_dir else snap.path.parent
-    objectives, constraints = _goals(snap.config)
+    objectives, constraints = goals(snap.config)
     try:
         figures = write_figures(snap.path, snap.history, out, cost=args.cost,
                                 objectives=objectives, constraints=constraints)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import math
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -21,6 +22,7 @@ examples:
   bo-nas run --dataset cifar10 --data-dir ~/data/cifar-10-batches-py \\
              --device cuda --budget 100 --batch 8
   bo-nas status bo-nas-runs/run-20261126-101500-12345.sqlite
+  bo-nas dashboard bo-nas-runs/*.sqlite        # live page at http://127.0.0.1:8050/
   bo-nas bench --dataset cifar10 --budget 150 --trials 20 --methods gp-tw,evolution,random
 
 """
@@ -92,6 +94,21 @@ latency...) when the results carry costs.
 examples:
   bo-nas plot run.sqlite
   bo-nas plot run.sqlite --cost flops --output-dir figures/
+"""
+
+_DASHBOARD = """\
+A live web page over one or more campaign stores, served on this machine: progress and
+the best architecture so far, the search curve of every store overlaid, the best cells
+drawn, accuracy against a cost, failures with their messages, pending trials, and the
+Pareto front of a multi-objective campaign. It refreshes while the campaigns run and
+never writes a store (a store that is missing, locked or damaged shows why in its
+panel). Only this machine can open it unless --host says otherwise. Ctrl-C stops it.
+Needs the dashboard extra: pip install 'bo-nas[dashboard]'.
+
+examples:
+  bo-nas dashboard run.sqlite
+  bo-nas dashboard bo-nas-runs/*.sqlite --refresh 10
+  bo-nas dashboard gp.sqlite random.sqlite --port 8060
 """
 
 _BENCH = """\
@@ -228,6 +245,11 @@ def build_parser() -> argparse.ArgumentParser:
     plot.add_argument("--cost", help="cost for the accuracy-vs-cost scatter (default: first)")
     plot.add_argument("--output-dir", help="where to write the PNGs (default: beside the store)")
 
+    dashboard = sub.add_parser("dashboard", parents=[verbosity],
+                               help="live web page over campaign stores",
+                               description=_DASHBOARD, formatter_class=_FORMAT)
+    _dashboard_arguments(dashboard)
+
     bench = sub.add_parser("bench", parents=[verbosity], help="benchmark strategies",
                            description=_BENCH, formatter_class=_FORMAT)
     bench.defer(_bench_arguments)
@@ -245,6 +267,45 @@ def build_parser() -> argparse.ArgumentParser:
                      help="the data directory to write into")
     imp.add_argument("--force", action="store_true", help="replace tables that exist")
     return parser
+
+
+def _seconds(text: str) -> float:
+    """A number of seconds > 0 (argparse type)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number of seconds, got {text!r}") from None
+    if not (value > 0 and math.isfinite(value)):
+        raise argparse.ArgumentTypeError(f"expected a number of seconds > 0, got {text!r}")
+    return value
+
+
+def _port(text: str) -> int:
+    """A TCP port, 0 to 65535 (argparse type)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a port number, got {text!r}") from None
+    if not 0 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"expected a port from 0 to 65535, got {text!r}")
+    return value
+
+
+def _dashboard_arguments(dashboard: argparse.ArgumentParser) -> None:
+    # The defaults live with the dashboard, in a module that imports nothing heavy.
+    from bo_nas.dashboard import DEFAULT_HOST, DEFAULT_PORT, DEFAULT_REFRESH
+
+    dashboard.add_argument("stores", nargs="+", metavar="STORE",
+                           help="campaign SQLite files (they need not exist yet)")
+    dashboard.add_argument("--host", default=DEFAULT_HOST,
+                           help=f"address to listen on (default {DEFAULT_HOST}: this machine "
+                                "only; 0.0.0.0 lets other machines read the results)")
+    dashboard.add_argument("--port", type=_port, default=DEFAULT_PORT,
+                           help=f"TCP port (default {DEFAULT_PORT}; 0 picks a free one)")
+    dashboard.add_argument("--refresh", type=_seconds, default=DEFAULT_REFRESH,
+                           metavar="SECONDS",
+                           help=f"seconds between updates of the page (default "
+                                f"{DEFAULT_REFRESH:g})")
 
 
 def _run_arguments(run: argparse.ArgumentParser) -> None:

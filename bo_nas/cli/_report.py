@@ -7,8 +7,8 @@ from pathlib import Path
 
 import numpy as np
 
-from bo_nas._history import History, TrialState
-from bo_nas._incumbent import incumbent_values
+from bo_nas._history import History
+from bo_nas._summary import best_feasible, search_curve
 from bo_nas.objectives import (
     Constraint,
     Objective,
@@ -75,18 +75,13 @@ def write_figures(
     out.mkdir(parents=True, exist_ok=True)
     stem = store.stem
     written: list[Path] = []
-    best = History([t for t in history.complete
-                    if t.result is not None and feasible(t.result, cons)]).best()
+    best = best_feasible(history, cons)
     if best is not None and best.result is not None:
         fig, ax = plt.subplots(figsize=(7, 3.5))
         draw_cell(best.arch, ax=ax,
                   title=f"best: validation {best.result.val_accuracy:.2f}% (trial {best.number})")
         written.append(save_figure(fig, out / f"{stem}-best.png", close=True))
-    # The campaign's `incumbent_curve` without importing the campaign, whose strategies
-    # bring BoTorch: failed trials count as queries, pending ones not yet.
-    curve = incumbent_values([t.result if t.state is TrialState.COMPLETE else None
-                              for t in history if t.state is not TrialState.PENDING],
-                             "val_accuracy")
+    curve = search_curve(history, "val_accuracy")
     if curve.size:
         fig, ax = plt.subplots(figsize=(6, 4))
         plot_search_curve(curve, ax=ax, title="search curve")
