@@ -83,14 +83,14 @@ def test_dag_cell_computes_the_nb201_cell(string: str) -> None:
 
 @needs_data
 def test_nb201_params_and_flops_match_the_benchmark_table(one_thread: None) -> None:
-    """Params equal the table's to 1e-4 M and FLOPs are within 1 % on 200 cells.
+    """Params equal the table's to 1e-4 M and FLOPs are within 1 % on 80 cells.
 
     FLOPs agree to 0.001078 M (a constant the table adds), i.e. well under 0.02 %.
     """
     path = Path(DATA) / "nb201" / "nb201_zc_proxies_cifar10.csv"
     with open(path, newline="") as fh:
         rows = list(csv.DictReader(fh))
-    pick = np.random.default_rng(0).choice(len(rows), 200, replace=False)
+    pick = np.random.default_rng(0).choice(len(rows), 80, replace=False)
     for i in pick:
         row = rows[i]
         net = build_network(nb201_architecture(row["net_str"]), "nb201", 10)
