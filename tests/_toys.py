@@ -34,6 +34,41 @@ def within(seconds: float, fn: Callable[[], Any]) -> Any:
     return box.get("value")
 
 
+def run_campaign(
+    evaluator: Evaluator,
+    executor: Any,
+    strategy: Any,
+    *,
+    seed: int,
+    budget: int,
+    max_retries: int = 0,
+    asynchronous: bool = False,
+    watchdog_s: float = 120.0,
+) -> Any:
+    """An NB-201 campaign (batches of 2) built and run in the watchdog's thread, so SQLite
+    stays in one thread and a hung executor fails the test instead of the suite."""
+    from bo_nas.campaign import Campaign
+    from bo_nas.spaces import NB201Space
+
+    def go() -> Any:
+        with Campaign(
+            NB201Space(), evaluator, strategy, seed=seed, max_retries=max_retries
+        ) as campaign:
+            return campaign.run(budget, batch_size=2, executor=executor, asynchronous=asynchronous)
+
+    return within(watchdog_s, go)
+
+
+def first_proposals(n: int, seed: int) -> list[Architecture]:
+    """The first ``n`` cells random search proposes with ``seed`` (to pick a victim)."""
+    from bo_nas.campaign import Campaign
+    from bo_nas.spaces import NB201Space
+    from bo_nas.strategies import RandomSearch
+
+    with Campaign(NB201Space(), ConvCount(), RandomSearch(), seed=seed) as c:
+        return [t.arch for t in c.ask(n)]
+
+
 class ConvCount(Evaluator):
     """A deterministic toy objective on NB-201 cells, with FLOPs that vary by cell.
 

@@ -12,17 +12,14 @@ import pytest
 distributed = pytest.importorskip("distributed")
 dask = pytest.importorskip("dask")
 
-from _toys import ConvCount, Crashing, within  # noqa: E402
+from _toys import ConvCount, Crashing, first_proposals, run_campaign, within  # noqa: E402
 
 from bo_nas.campaign import (  # noqa: E402 - after the optional-dependency skip
-    Campaign,
     TrialState,
     dask_executor,
     local_gpu_cluster,
 )
-from bo_nas.encodings import Architecture  # noqa: E402
-from bo_nas.evaluators import Evaluator, NB201Benchmark  # noqa: E402
-from bo_nas.spaces import NB201Space  # noqa: E402
+from bo_nas.evaluators import NB201Benchmark  # noqa: E402
 from bo_nas.strategies import GPStrategy, PoolConfig, RandomSearch  # noqa: E402
 
 WATCHDOG_S = 120.0
@@ -45,36 +42,13 @@ def client() -> Iterator[Any]:
         yield c
 
 
-def _run(
-    evaluator: Evaluator,
-    executor: Any,
-    strategy: Any,
-    *,
-    seed: int,
-    budget: int,
-    max_retries: int = 0,
-    asynchronous: bool = False,
-) -> Any:
-    """A campaign built and run in the watchdog's thread (SQLite stays in its thread)."""
-
-    def go() -> Any:
-        with Campaign(
-            NB201Space(), evaluator, strategy, seed=seed, max_retries=max_retries
-        ) as campaign:
-            return campaign.run(budget, batch_size=2, executor=executor, asynchronous=asynchronous)
-
-    return within(WATCHDOG_S, go)
-
-
-def _proposals(n: int, seed: int) -> list[Architecture]:
-    with Campaign(NB201Space(), ConvCount(), RandomSearch(), seed=seed) as c:
-        return [t.arch for t in c.ask(n)]
-
-
 def test_async_gp_campaign_on_dask(client: Any, data_dir: Path) -> None:
     bench = NB201Benchmark("cifar100")
     strategy = GPStrategy(n_init=4, pool=PoolConfig(top_k=2, n_random=60, two_step=0))
-    history = _run(bench, dask_executor(client), strategy, seed=0, budget=12, asynchronous=True)
+    history = run_campaign(
+        bench, dask_executor(client), strategy,
+        seed=0, budget=12, asynchronous=True
+    )
     assert len(history) == 12
     assert all(t.state is TrialState.COMPLETE and t.attempts == 1 for t in history)
     for t in history:  # oracle: the same lookup in this process
@@ -84,8 +58,11 @@ def test_async_gp_campaign_on_dask(client: Any, data_dir: Path) -> None:
 
 def test_killed_worker_is_recorded_as_failure(client: Any) -> None:
     client.wait_for_workers(2, timeout=60)
-    archs = _proposals(6, seed=21)
-    history = _run(Crashing(archs[1].key), dask_executor(client), RandomSearch(), seed=21, budget=6)
+    archs = first_proposals(6, seed=21)
+    history = run_campaign(
+        Crashing(archs[1].key), dask_executor(client),
+        RandomSearch(), seed=21, budget=6
+    )
     assert [t.arch.key for t in history] == [a.key for a in archs]
     assert not history.pending
     culprit = history[1]
@@ -99,9 +76,9 @@ def test_killed_worker_is_recorded_as_failure(client: Any) -> None:
 
 def test_worker_death_is_retried_as_a_new_task(client: Any, tmp_path: Path) -> None:
     client.wait_for_workers(2, timeout=60)
-    archs = _proposals(4, seed=22)
+    archs = first_proposals(4, seed=22)
     evaluator = Crashing(archs[0].key, marker=str(tmp_path / "died"))
-    history = _run(
+    history = run_campaign(
         evaluator, dask_executor(client), RandomSearch(), seed=22, budget=4, max_retries=1
     )
     assert (tmp_path / "died").exists()
