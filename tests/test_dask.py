@@ -12,15 +12,21 @@ import pytest
 distributed = pytest.importorskip("distributed")
 dask = pytest.importorskip("dask")
 
-from _toys import ConvCount, Crashing, first_proposals, run_campaign, within  # noqa: E402
+from _toys import (  # noqa: E402
+    ConvCount,
+    Crashing,
+    check_async_gp_campaign,
+    first_proposals,
+    run_campaign,
+    within,
+)
 
 from bo_nas.campaign import (  # noqa: E402 - after the optional-dependency skip
     TrialState,
     dask_executor,
     local_gpu_cluster,
 )
-from bo_nas.evaluators import NB201Benchmark  # noqa: E402
-from bo_nas.strategies import GPStrategy, PoolConfig, RandomSearch  # noqa: E402
+from bo_nas.strategies import RandomSearch  # noqa: E402
 
 WATCHDOG_S = 120.0
 
@@ -43,17 +49,7 @@ def client() -> Iterator[Any]:
 
 
 def test_async_gp_campaign_on_dask(client: Any, data_dir: Path) -> None:
-    bench = NB201Benchmark("cifar100")
-    strategy = GPStrategy(n_init=4, pool=PoolConfig(top_k=2, n_random=60, two_step=0))
-    history = run_campaign(
-        bench, dask_executor(client), strategy,
-        seed=0, budget=12, asynchronous=True
-    )
-    assert len(history) == 12
-    assert all(t.state is TrialState.COMPLETE and t.attempts == 1 for t in history)
-    for t in history:  # oracle: the same lookup in this process
-        assert t.result == bench.evaluate(t.arch)
-    assert len(history.keys) == 12
+    check_async_gp_campaign(dask_executor(client))
 
 
 def test_killed_worker_is_recorded_as_failure(client: Any) -> None:
