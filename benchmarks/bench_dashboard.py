@@ -17,9 +17,9 @@ Then, on a dashboard served over it on a loopback port:
   median of ``--repeat``, with the answer's size;
 - the page in headless Chromium: when its numbers were shown and when every plot was
   drawn (``<body data-ready="true">``), on a first visit (a fresh browser profile:
-  plotly.js fetched and compiled), a second (plotly.js from the HTTP cache, compiled
-  again) and repeat visits (plotly.js and its compiled code cached), median of
-  ``--repeat``, with when the data arrived, plotly.js had run and each plot was drawn.
+  BokehJS fetched and compiled), a second (BokehJS from the HTTP cache, compiled
+  again) and repeat visits (BokehJS and its compiled code cached), median of
+  ``--repeat``, with when the data arrived, BokehJS had run and each plot was drawn.
 
     python -m benchmarks.bench_dashboard
     python -m benchmarks.bench_dashboard --trials 10000 --repeat 5 --store /tmp/big.sqlite
@@ -177,7 +177,7 @@ def bench_page(path: Path, repeat: int, chromium: str) -> dict[str, Any]:
             page.close()
             return seconds, marks
 
-        # The first visit downloads and compiles plotly.js; the second finds it in the
+        # The first visit downloads and compiles BokehJS; the second finds it in the
         # HTTP cache (its address names its version and it is served as immutable) but
         # compiles it again, as Chromium keeps a script's compiled code only from its
         # second load on; later visits use both caches.
@@ -241,8 +241,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 0
         page = bench_page(path, args.repeat, args.chromium)
         print("the page in headless Chromium, from navigation (marks: since navigation):")
-        for line in [*_visit("first visit (plotly.js fetched, compiled)", page["first"]),
-                     *_visit("second visit (plotly.js cached, compiled)", page["second"]),
+        for line in [*_visit("first visit (BokehJS fetched, compiled)", page["first"]),
+                     *_visit("second visit (BokehJS cached, compiled)", page["second"]),
                      *_visit(f"repeat visit (both cached; median of {args.repeat})",
                              page["later"])]:
             print(line)

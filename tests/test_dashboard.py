@@ -9,6 +9,7 @@ httpx as the client, Chromium driven by Playwright. The browser test needs Chrom
 from __future__ import annotations
 
 import hashlib
+import io
 import os
 import shutil
 import signal
@@ -34,6 +35,7 @@ from bo_nas.dashboard._data import scatter_data, steps
 from bo_nas.encodings import Architecture
 from bo_nas.evaluators import EvaluationError, EvaluationResult, Evaluator, NB201Benchmark
 from bo_nas.objectives import parse_objectives
+from bo_nas.plotting._colours import method_colour
 from bo_nas.spaces import NB201Space
 from bo_nas.strategies import RandomSearch
 
@@ -249,7 +251,8 @@ def test_only_indices_reach_stores(stores: dict[str, Path]) -> None:
         for url in ("/api/cell/1/0.svg", "/api/cell/0/14.svg", "/api/cell/-1/0.svg",
                     "/api/cell/0/..%2F..%2Fetc%2Fpasswd.svg", "/api/cell/0/0.png",
                     "/static/../pyproject.toml", "/static/%2e%2e/pyproject.toml",
-                    "/static/plotly.js", "/etc/passwd", "/" + str(stores["one"]).lstrip("/"),
+                    "/static/plotly.min.js", "/static/bokeh.js", "/static/bokeh-gl.min.js",
+                    "/static/js/bokeh.min.js", "/etc/passwd", "/" + str(stores["one"]).lstrip("/"),
                     "/api/campaigns/0", "/api/store?path=/etc/passwd"):
             r = client.get(url)
             assert r.status_code == 404, url
@@ -262,11 +265,19 @@ def test_only_indices_reach_stores(stores: dict[str, Path]) -> None:
         assert evil.status_code == 400
         page = client.get("/")
         assert page.status_code == 200
-        assert "script-src 'self'" in page.headers["content-security-policy"]
+        csp = page.headers["content-security-policy"]
+        assert "script-src 'self';" in csp and "unsafe-eval" not in csp
         js = client.get("/static/dashboard.js")
         assert js.status_code == 200 and "innerHTML" not in js.text
-        plotly = client.get("/static/plotly.min.js")
-        assert plotly.status_code == 200 and b"plotly" in plotly.content[:2000].lower()
+        # BokehJS from the installed wheel, at the addresses the page names.
+        for name in ("bokeh.min.js", "bokeh-api.min.js"):
+            assert f'src="/static/{name}?v=' in page.text
+            r = client.get(f"/static/{name}", headers={"accept-encoding": "gzip"})
+            assert r.status_code == 200 and r.headers["content-encoding"] == "gzip"
+            assert r.headers["content-type"].startswith("text/javascript")
+            assert b"Bokeh" in r.content[:4000]
+            again = client.get(f"/static/{name}", headers={"if-none-match": r.headers["etag"]})
+            assert again.status_code == 304
 
 
 def test_serving_never_writes_a_store(stores: dict[str, Path], tmp_path: Path) -> None:
@@ -372,7 +383,11 @@ def _dom(page: Any) -> dict[str, Any]:
             return n ? n.dataset.value : null;
         };
         const text = (id) => document.querySelector(`[data-testid="${id}-0"]`).textContent;
-        const curve = document.getElementById("curve-plot").data;
+        // The plots' data as BokehJS holds it (its documents are public, the page names
+        // each data source after its plot and store).
+        const model = (name) => window.Bokeh ? window.Bokeh.documents
+            .map((d) => d.get_model_by_name(name)).find((m) => m) : null;
+        const curve = model("curve-0"), scatter = model("scatter-0");
         return {
             counts: ["proposed", "complete", "failed", "pending", "paused"].map(v),
             best_val: v("best-val"), best_val_text: text("best-val"),
@@ -382,7 +397,9 @@ def _dom(page: Any) -> dict[str, Any]:
                 '[data-testid="failure-message"]')).map((n) => n.textContent),
             pending: Array.from(document.querySelectorAll('[data-testid="pending-row"]'))
                 .map((r) => r.children[1].textContent),
-            curve_last: curve && curve.length ? curve[0].y[curve[0].y.length - 1] : null,
+            curve_last: curve && curve.data.y.length ? curve.data.y[curve.data.y.length - 1]
+                : null,
+            scatter_points: scatter ? scatter.data.x.length : 0,
             renders: Number(document.body.dataset.renders),
         };
     }""")
@@ -404,6 +421,7 @@ def _expected(path: Path) -> dict[str, Any]:
         "failures": [t.error for t in reversed(h.failed)],
         "pending": [str(t.number) for t in h.pending],
         "curve_last": 100.0 - float(curve[-1]),
+        "scatter_points": len(h.complete),
     }
 
 
@@ -418,6 +436,80 @@ def _until(what: Callable[[], bool], timeout: float, message: str) -> None:
 def _shown(page: Any, expected: dict[str, Any]) -> dict[str, Any]:
     dom = _dom(page)
     return {k: dom[k] for k in expected}
+
+
+def _inked(page: Any, plot: str, colour: str) -> int:
+    """Pixels that one plot's canvas painted in a store's ``colour``, opaque or at the
+    scatter's 0.7 over white, in a screenshot of that plot (what a person sees)."""
+    from PIL import Image
+
+    # BokehJS draws into canvases inside its elements' shadow roots, which Playwright's
+    # selectors see into.
+    assert page.locator(f"#{plot} canvas").count() > 0, f"{plot}: no canvas"
+    png = page.locator(f"#{plot}").screenshot()
+    pixels = np.asarray(Image.open(io.BytesIO(png)).convert("RGB")).reshape(-1, 3).astype(int)
+    rgb = np.array([int(colour[i:i + 2], 16) for i in (1, 3, 5)])
+    near = [np.abs(pixels - (a * rgb + (1 - a) * 255)).sum(axis=1) < 40 for a in (1.0, 0.7)]
+    return int(np.logical_or(*near).sum())
+
+
+def _chromium(pw: Any, profile: str) -> Any:
+    return pw.chromium.launch_persistent_context(
+        profile, executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True,
+        viewport={"width": 1400, "height": 900})
+
+
+@pytest.mark.skipif(not Path(CHROMIUM).exists(),
+                    reason=f"no Chromium at {CHROMIUM} (set $BO_NAS_CHROMIUM to another)")
+def test_page_draws_every_plot(stores: dict[str, Path]) -> None:
+    from playwright.sync_api import sync_playwright
+
+    paths = [stores["one"], stores["multi"], stores["bad"]]
+    console: list[str] = []
+    with DashboardServer(paths, port=0, refresh=0.3) as server, sync_playwright() as pw, \
+            tempfile.TemporaryDirectory() as profile:
+        browser = _chromium(pw, profile)
+        page = browser.new_page()
+        page.on("console", lambda m: console.append(m.text) if m.type == "error" else None)
+        page.on("pageerror", lambda e: console.append(str(e)))
+        page.goto(server.url)
+        page.wait_for_selector("body[data-ready=true]", timeout=30_000)
+        # Every plot painted its stores: the search curve and the scatter both stores,
+        # the Pareto front (shown for the multi-objective store only) that one.
+        assert page.locator("#front-panel").is_visible()
+        for plot, indices in (("curve-plot", (0, 1)), ("scatter-plot", (0, 1)),
+                              ("front-plot", (1,))):
+            for i in indices:
+                inked = _inked(page, plot, method_colour(i))
+                assert inked > 150, f"{plot}: only {inked} pixels of store {i}"
+            assert page.locator(f'[data-testid="{plot}-legend-{i}"]').count() == 1
+        assert _inked(page, "front-plot", method_colour(0)) < 20  # not in a front it has not
+        # The cost picker: the scatter's points are the store's against the cost chosen.
+        xs = """(name) => {
+            const m = window.Bokeh.documents.map((d) => d.get_model_by_name(name))
+                .find((m) => m);
+            return m ? Array.from(m.data.x) : null;
+        }"""
+        h = read_snapshot(stores["one"]).history
+        for cost in ("params", "flops"):
+            want = scatter_data(h, cost)
+            assert want is not None
+            page.select_option('[data-testid="cost-select"]', cost)
+            _until(lambda x=want["x"]: page.evaluate(xs, "scatter-0") == x, 15,
+                   f"the scatter did not show {cost}")
+        # A legend entry hides and shows its store's lines.
+        legend = page.locator('[data-testid="curve-plot-legend-0"]')
+        before = _inked(page, "curve-plot", method_colour(0))
+        legend.click()
+        _until(lambda: _inked(page, "curve-plot", method_colour(0)) < before / 10, 5,
+               "the legend did not hide the store's curve")
+        legend.click()
+        _until(lambda: _inked(page, "curve-plot", method_colour(0)) > before / 2, 5,
+               "the legend did not show the store's curve again")
+        renders = _dom(page)["renders"]
+        _until(lambda: _dom(page)["renders"] > renders + 2, 15, "the page stopped polling")
+        browser.close()
+    assert not console, console
 
 
 @pytest.mark.skipif(not Path(CHROMIUM).exists(),
@@ -454,9 +546,7 @@ def test_page_follows_a_running_campaign(bench: NB201Benchmark, tmp_path: Path) 
     try:
         with DashboardServer([path], port=0, refresh=0.3) as server, sync_playwright() as pw, \
                 tempfile.TemporaryDirectory() as profile:
-            browser = pw.chromium.launch_persistent_context(
-                profile, executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True,
-                viewport={"width": 1400, "height": 900})
+            browser = _chromium(pw, profile)
             page = browser.new_page()
             page.on("console", lambda m: console.append(m.text) if m.type == "error" else None)
             page.on("pageerror", lambda e: console.append(str(e)))
@@ -491,6 +581,10 @@ def test_page_follows_a_running_campaign(bench: NB201Benchmark, tmp_path: Path) 
             assert final["counts"][:2] == ["14", "12"]
             _until(lambda: _shown(page, final) == final and _dom(page)["state"] == "stopped",
                    15, f"page did not show the end: {_shown(page, final)} != {final}")
+            # The plots are drawn, not just fed: the store's curve and its points painted.
+            for plot in ("curve-plot", "scatter-plot"):
+                inked = _inked(page, plot, method_colour(0))
+                assert inked > 150, f"{plot}: only {inked} pixels in the store's colour"
             shot = tmp_path / "dashboard.png"
             page.screenshot(path=str(shot), full_page=True)
             browser.close()

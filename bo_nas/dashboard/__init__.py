@@ -6,8 +6,9 @@ of every store overlaid, the best cells drawn, accuracy against a cost, failures
 their messages, pending trials, and the Pareto front of a multi-objective campaign.
 
 It needs the ``dashboard`` extra (``pip install 'bo-nas[dashboard]'``): Starlette for
-the application, uvicorn to serve it, and Plotly for plotly.js. Names are imported when
-first read (PEP 562), so that `missing_dependencies` works without them.
+the application, uvicorn to serve it, and Bokeh for BokehJS, which draws the plots in the
+browser. Names are imported when first read (PEP 562), so that `missing_dependencies`
+works without them.
 
 Example:
     >>> from bo_nas.dashboard import DashboardServer              # doctest: +SKIP
@@ -23,7 +24,7 @@ from typing import TYPE_CHECKING
 from bo_nas._lazy import attach
 
 #: What the dashboard imports beyond bo-nas's own dependencies: module -> distribution.
-REQUIREMENTS = {"starlette": "starlette", "uvicorn": "uvicorn", "plotly": "plotly"}
+REQUIREMENTS = {"starlette": "starlette", "uvicorn": "uvicorn", "bokeh": "bokeh"}
 
 #: Only this machine can reach the dashboard unless ``--host`` says otherwise.
 DEFAULT_HOST = "127.0.0.1"

@@ -7,7 +7,8 @@ Routes (all ``GET``; nothing on this server writes or accepts a body):
   command line; ``cost`` picks the cost axis of the scatter among those the results
   carry (another value is ignored).
 - ``/api/cell/<store index>/<trial number>.svg``: a trial's cell drawn.
-- ``/static/plotly.min.js``, ``/static/dashboard.js``, ``/static/dashboard.css``.
+- ``/static/bokeh.min.js``, ``/static/bokeh-api.min.js`` (BokehJS),
+  ``/static/dashboard.js``, ``/static/dashboard.css``.
 
 A store is named in a request by its index in the list the server was started with, and
 a trial by its number: nothing in a request becomes a file path, so no request reaches a
@@ -37,7 +38,7 @@ from bo_nas.plotting._colours import method_colour
 from ._cells import cell_svg
 from ._page import CONTENT_SECURITY_POLICY, CSS, JS, page_html
 from ._reader import CampaignView, StoreFailure, StoreReader, campaign_running, union_costs
-from ._static import Asset, GzipAsset, plotly_js, plotly_version
+from ._static import Asset, GzipAsset, bokeh_js, bokeh_version
 
 #: Hosts the server answers for when it is bound to a loopback address.
 LOOPBACK_NAMES = ("127.0.0.1", "localhost", "::1", "[::1]")
@@ -68,8 +69,8 @@ def _check_number(value: float, name: str) -> float:
 
 def _asset(request: Request, asset: Asset, gzipped: GzipAsset | None = None) -> Response:
     """A static file. The page names each by an address holding its version, so a
-    browser keeps it without asking again (plotly.js is 4.8 MB, and a browser compiles
-    a script it keeps faster the next time)."""
+    browser keeps it without asking again (BokehJS is 1.4 MB, and a browser compiles a
+    script it keeps faster the next time)."""
     headers = {**_COMMON, "ETag": asset.etag, "Vary": "Accept-Encoding",
                "Cache-Control": "public, max-age=31536000, immutable"}
     if request.headers.get("if-none-match") == asset.etag:
@@ -123,9 +124,11 @@ def create_app(
     readers = [StoreReader(p, timeout=read_timeout) for p in paths]
     script = Asset.of(JS.encode(), "text/javascript; charset=utf-8")
     style = Asset.of(CSS.encode(), "text/css; charset=utf-8")
+    version = bokeh_version()
     page = page_html(refresh, css=f"/static/dashboard.css?v={style.version}",
                      js=f"/static/dashboard.js?v={script.version}",
-                     plotly=f"/static/plotly.min.js?v={plotly_version()}")
+                     bokeh=f"/static/bokeh.min.js?v={version}",
+                     bokeh_api=f"/static/bokeh-api.min.js?v={version}")
 
     def index(request: Request) -> Response:
         return HTMLResponse(page, headers={**_FRESH,
@@ -166,15 +169,18 @@ def create_app(
         return Response(cell_svg(trial.arch), media_type="image/svg+xml",
                         headers={**_COMMON, "Cache-Control": "private, max-age=86400"})
 
-    def plotly(request: Request) -> Response:
-        bundle = plotly_js()
-        return _asset(request, bundle.asset, bundle)
+    def bokeh(name: str) -> Route:
+        def serve(request: Request) -> Response:
+            bundle = bokeh_js(name)
+            return _asset(request, bundle.asset, bundle)
+        return Route(f"/static/{name}", serve)
 
     routes = [
         Route("/", index),
         Route("/api/campaigns", campaigns),
         Route("/api/cell/{index:int}/{number:int}.svg", cell),
-        Route("/static/plotly.min.js", plotly),
+        bokeh("bokeh.min.js"),
+        bokeh("bokeh-api.min.js"),
         Route("/static/dashboard.js", lambda request: _asset(request, script)),
         Route("/static/dashboard.css", lambda request: _asset(request, style)),
     ]

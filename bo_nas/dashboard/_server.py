@@ -20,7 +20,7 @@ from bo_nas.encodings import BoNasError
 
 from . import DEFAULT_HOST, DEFAULT_PORT, DEFAULT_REFRESH
 from ._app import create_app
-from ._static import plotly_js
+from ._static import BOKEH_FILES, bokeh_js
 
 
 class DashboardError(BoNasError, ValueError):
@@ -109,10 +109,11 @@ class DashboardServer:
         return _url(host, self.port)
 
     def warm(self) -> None:
-        """Read every store and compress plotly.js in the background, so that the first
+        """Read every store and compress BokehJS in the background, so that the first
         page shows at once."""
         def read_all() -> None:
-            plotly_js().gzipped()
+            for name in BOKEH_FILES:
+                bokeh_js(name).gzipped()
             for reader in self.app.state.readers:
                 reader.view()
 

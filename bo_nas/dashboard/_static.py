@@ -1,9 +1,12 @@
-"""The page's static files: plotly.js from the installed ``plotly`` package, and the
-page's own script and style.
+"""The page's static files: BokehJS from the installed ``bokeh`` package, and the page's
+own script and style.
 
-plotly.js comes from the Python package's own copy, so the page needs no CDN and works
-offline and behind firewalls, and its version is the one installed. It is read once and
-its gzip form made once (it is 4.8 MB, 1.4 MB compressed), then served from memory.
+BokehJS comes from the Python package's own copy, so the page needs no CDN and works
+offline and behind firewalls, and its version is the one installed. Two of its files are
+served: ``bokeh.min.js`` (the core: models, canvas rendering, tools; 1.3 MB, 0.35 MB
+compressed) and ``bokeh-api.min.js`` (the ``Bokeh.Plotting`` API the page builds its
+figures with; 0.12 MB). Each is read once and its gzip form made once, then served from
+memory.
 """
 
 from __future__ import annotations
@@ -55,27 +58,34 @@ class GzipAsset:
             return self._gzipped
 
 
-_plotly: GzipAsset | None = None
-_plotly_lock = threading.Lock()
+#: The BokehJS files the page loads, by the name it asks for them under. A request names
+#: one of these keys, never a path.
+BOKEH_FILES = ("bokeh.min.js", "bokeh-api.min.js")
+
+_bokeh: dict[str, GzipAsset] = {}
+_bokeh_lock = threading.Lock()
 
 
-def plotly_js() -> GzipAsset:
-    """plotly.min.js of the installed ``plotly`` package.
+def bokeh_js(name: str) -> GzipAsset:
+    """One of `BOKEH_FILES` from the installed ``bokeh`` package.
 
     Raises:
+        KeyError: for a name not in `BOKEH_FILES`.
         FileNotFoundError: when that package does not ship it.
     """
-    global _plotly
-    with _plotly_lock:
-        if _plotly is None:
-            ref = resources.files("plotly") / "package_data" / "plotly.min.js"
-            _plotly = GzipAsset(Asset.of(ref.read_bytes(), "text/javascript; charset=utf-8"))
-        return _plotly
+    if name not in BOKEH_FILES:
+        raise KeyError(name)
+    with _bokeh_lock:
+        if name not in _bokeh:
+            ref = resources.files("bokeh") / "server" / "static" / "js" / name
+            _bokeh[name] = GzipAsset(Asset.of(ref.read_bytes(),
+                                              "text/javascript; charset=utf-8"))
+        return _bokeh[name]
 
 
-def plotly_version() -> str:
-    """The installed ``plotly`` package's version (that of the plotly.js it ships)."""
+def bokeh_version() -> str:
+    """The installed ``bokeh`` package's version (that of the BokehJS it ships)."""
     try:
-        return metadata.version("plotly")
+        return metadata.version("bokeh")
     except metadata.PackageNotFoundError:
         return "0"
