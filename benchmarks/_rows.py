@@ -23,7 +23,13 @@ from typing import Literal
 
 import numpy as np
 
-from bo_nas.encodings import Architecture, nb201_architecture, nb201_canonical_ops
+from bo_nas.encodings import (
+    Architecture,
+    format_nb201,
+    nb201_architecture,
+    nb201_canonical_ops,
+    parse_nb201,
+)
 from bo_nas.encodings._nb201 import nb201_ops_of
 from bo_nas.evaluators import EvaluationResult, NB201Benchmark
 
@@ -65,5 +71,5 @@ def _representatives() -> np.ndarray:
     """Table rows (official order) of the canonical cells, one per class."""
     strings = NB201Benchmark("cifar10").all_results().strings
     row = {s: i for i, s in enumerate(strings)}
-    reps = {nb201_canonical_ops(nb201_ops_of(nb201_architecture(s))) for s in strings}
-    return np.sort([row[nb201_architecture(ops).meta["string"]] for ops in reps])
+    reps = {format_nb201(nb201_canonical_ops(parse_nb201(s))) for s in strings}
+    return np.sort([row[s] for s in reps])
