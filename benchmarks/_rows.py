@@ -60,16 +60,16 @@ def truth(dataset: str, rows: Rows, metric: str) -> np.ndarray:
     values = {"val_accuracy": r.val_accuracy, "test_accuracy": r.test_accuracy, **r.costs}
     out = np.asarray(values[metric], dtype=float)
     if rows == "distinct":
-        out = out[_representatives()]
+        out = out[_representatives(dataset)]
     out = out.copy()
     out.setflags(write=False)
     return out
 
 
-@functools.lru_cache(maxsize=1)
-def _representatives() -> np.ndarray:
-    """Table rows (official order) of the canonical cells, one per class."""
-    strings = NB201Benchmark("cifar10").all_results().strings
+@functools.cache
+def _representatives(dataset: str) -> np.ndarray:
+    """Rows of ``dataset``'s table holding the canonical cells, one per class."""
+    strings = NB201Benchmark(dataset).all_results().strings
     row = {s: i for i, s in enumerate(strings)}
     reps = {format_nb201(nb201_canonical_ops(parse_nb201(s))) for s in strings}
     return np.sort([row[s] for s in reps])

@@ -24,7 +24,7 @@ pytestmark = pytest.mark.skipif(
 
 def test_one_representative_per_network() -> None:
     strings = NB201Benchmark("cifar10").all_results().strings
-    reps = [strings[i] for i in _representatives()]
+    reps = [strings[i] for i in _representatives("cifar10")]
     canonical = {nb201_canonical_ops(parse_nb201(s)) for s in strings}
     assert len(reps) == len(canonical) == len(set(reps))
     for s in reps:
