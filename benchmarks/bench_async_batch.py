@@ -25,6 +25,9 @@ from benchmarks._cells import error_cell
 RULES: dict[str, dict[str, Any]] = {
     "kdpp-mean3": {"name": "gp-tw-kdpp", "alpha": 3.0},
     "kdpp-mean3-fantasy": {"name": "gp-tw-kdpp", "alpha": 3.0, "pending": "sample"},
+    "kdpp-m100": {"name": "gp-tw-kdpp", "alpha": 3.0, "top_m": 100},
+    "kdpp-m100-fantasy": {"name": "gp-tw-kdpp", "alpha": 3.0, "top_m": 100,
+                          "pending": "sample"},
     "kdpp-sample": {"name": "gp-tw-kdpp", "quality": "sample", "alpha": 1.0},
     "kdpp-sample-fantasy": {"name": "gp-tw-kdpp", "quality": "sample", "alpha": 1.0,
                             "pending": "sample"},

@@ -20,27 +20,43 @@ from typing import Any
 from benchmarks._cells import error_cell
 
 _POST = {"kernel": "posterior"}
+_POST300 = {**_POST, "top_m": 300}
+#: The k-DPP before this study: the prior kernel on the 300 best by log-EI, alpha = 3.
+_AT3 = {"alpha": 3.0, "top_m": 300}
 
 #: Method label -> stored strategy config (``strategy_from_config``).
 METHODS: dict[str, dict[str, Any]] = {
     # On the posterior covariance: the k-DPP before the study below made the prior
     # kernel its default.
-    "kdpp-mean": {"name": "gp-tw-kdpp", "quality": "mean", "alpha": 1.0, **_POST},
-    "kdpp-mean3": {"name": "gp-tw-kdpp", "quality": "mean", "alpha": 3.0, **_POST},
-    "kdpp-ei": {"name": "gp-tw-kdpp", "quality": "ei", "alpha": 1.0, **_POST},
-    "kdpp-ucb": {"name": "gp-tw-kdpp", "quality": "ucb", "alpha": 1.0, **_POST},
-    "kdpp-mean-map": {"name": "gp-tw-kdpp", "alpha": 1.0, "map": True, **_POST},
-    "kdpp-mean3-map": {"name": "gp-tw-kdpp", "alpha": 3.0, "map": True, **_POST},
+    "kdpp-mean": {"name": "gp-tw-kdpp", "quality": "mean", "alpha": 1.0, **_POST300},
+    "kdpp-mean3": {"name": "gp-tw-kdpp", "quality": "mean", "alpha": 3.0, **_POST300},
+    "kdpp-ei": {"name": "gp-tw-kdpp", "quality": "ei", "alpha": 1.0, **_POST300},
+    "kdpp-ucb": {"name": "gp-tw-kdpp", "quality": "ucb", "alpha": 1.0, **_POST300},
+    "kdpp-mean-map": {"name": "gp-tw-kdpp", "alpha": 1.0, "map": True, **_POST300},
+    "kdpp-mean3-map": {"name": "gp-tw-kdpp", "alpha": 3.0, "map": True, **_POST300},
     # The study of the k-DPP's parts (quality from a posterior draw, pool size and
     # ranking, the DPP's kernel).
-    "kdpp-sample": {"name": "gp-tw-kdpp", "quality": "sample", "alpha": 1.0, **_POST},
-    "kdpp-sample3": {"name": "gp-tw-kdpp", "quality": "sample", "alpha": 3.0, **_POST},
+    "kdpp-sample": {"name": "gp-tw-kdpp", "quality": "sample", "alpha": 1.0, **_POST300},
+    "kdpp-sample3": {"name": "gp-tw-kdpp", "quality": "sample", "alpha": 3.0, **_POST300},
     "kdpp-mean3-m100": {"name": "gp-tw-kdpp", "alpha": 3.0, "top_m": 100, **_POST},
     "kdpp-mean3-m1000": {"name": "gp-tw-kdpp", "alpha": 3.0, "top_m": 1000, **_POST},
     "kdpp-mean3-all": {"name": "gp-tw-kdpp", "alpha": 3.0, "top_m": 100_000, **_POST},
-    "kdpp-mean3-rank-ucb": {"name": "gp-tw-kdpp", "alpha": 3.0, "rank": "ucb", **_POST},
-    "kdpp-mean3-rank-draw": {"name": "gp-tw-kdpp", "alpha": 3.0, "rank": "sample", **_POST},
-    "kdpp-mean3-prior": {"name": "gp-tw-kdpp", "alpha": 3.0, "kernel": "prior"},
+    "kdpp-mean3-rank-ucb": {"name": "gp-tw-kdpp", "alpha": 3.0, "rank": "ucb", **_POST300},
+    "kdpp-mean3-rank-draw": {"name": "gp-tw-kdpp", "alpha": 3.0, "rank": "sample", **_POST300},
+    "kdpp-mean3-prior": {"name": "gp-tw-kdpp", "alpha": 3.0, "kernel": "prior", "top_m": 300},
+    # The prior kernel's pool, ranking and quality exponent (fixed and scheduled).
+    "kdpp-prior-m100": {"name": "gp-tw-kdpp", "top_m": 100, "alpha": 3.0},
+    "kdpp-prior-m1000": {"name": "gp-tw-kdpp", "top_m": 1000, "alpha": 3.0},
+    "kdpp-prior-all": {"name": "gp-tw-kdpp", "top_m": 100_000, "alpha": 3.0},
+    "kdpp-prior-rank-ucb": {"name": "gp-tw-kdpp", "rank": "ucb", **_AT3},
+    "kdpp-prior-rank-draw": {"name": "gp-tw-kdpp", "rank": "sample", **_AT3},
+    "kdpp-prior-a5": {"name": "gp-tw-kdpp", "alpha": 5.0, "top_m": 300},
+    "kdpp-prior-m50": {"name": "gp-tw-kdpp", "top_m": 50, "alpha": 3.0},
+    "kdpp-prior-m100-a5": {"name": "gp-tw-kdpp", "top_m": 100, "alpha": 5.0},
+    "kdpp-prior-a1to3": {"name": "gp-tw-kdpp", "top_m": 300, "alpha_start": 1.0, "alpha": 3.0,
+                         "alpha_ramp": 100},
+    "kdpp-prior-a1to5": {"name": "gp-tw-kdpp", "top_m": 300, "alpha_start": 1.0, "alpha": 5.0,
+                         "alpha_ramp": 150},
     "kdpp-sample-all": {"name": "gp-tw-kdpp", "quality": "sample", "alpha": 1.0,
                         "top_m": 100_000, **_POST},
     "kdpp-sample3-all": {"name": "gp-tw-kdpp", "quality": "sample", "alpha": 3.0,

@@ -260,3 +260,31 @@ def test_default_store_names_do_not_collide(
     stores = capsys.readouterr().out.split()
     assert len(set(stores)) == 2 and str(first) not in stores
     assert all(Path(s).parent == out for s in stores)
+
+
+def test_synchronous_batches_default_to_the_kdpp() -> None:
+    from bo_nas._config import resolve
+
+    def strategy(**flags: object) -> str:
+        keys = {k.replace("_", "-"): v for k, v in flags.items()}
+        return resolve(None, {"evaluator": "table", **keys}).config.strategy
+
+    assert strategy() == strategy(batch=1) == "gp-tw"
+    assert strategy(batch=10) == "gp-tw-kdpp"
+    assert strategy(batch=10, strategy="gp-tw") == "gp-tw"  # named: kept
+    assert strategy(batch=10, **{"async": True}) == "gp-tw"
+    assert strategy(batch=10, acquisition="logei") == "gp-tw"
+    assert strategy(batch=10, strategy_options={"acquisition": "ucb"}) == "gp-tw"
+    assert strategy(batch=10, objective=["val_accuracy", "params:min"]) == "gp-tw"
+
+
+@needs_data
+def test_batch_run_stores_the_kdpp(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    store = tmp_path / "b.sqlite"
+    assert main(["run", "--evaluator", "table", "--dataset", "cifar10", "--budget", "10",
+                 "--batch", "5", "--store", str(store), "--quiet"]) == 0
+    capsys.readouterr()
+    with sqlite3.connect(store) as c:
+        config = json.loads(c.execute("SELECT value FROM meta WHERE key='config'").fetchone()[0])
+    assert config["strategy"]["name"] == "gp-tw-kdpp"
+    assert config["strategy"]["selector"]["rule"] == "kdpp"

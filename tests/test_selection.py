@@ -61,6 +61,7 @@ ALL_RULES: list[SelectionRule] = [
     QualityKDPP(quality="ucb", alpha=1.0), QualityKDPP(quality="sample", top_m=10),
     QualityKDPP(rank="ucb", top_m=10), QualityKDPP(rank="sample", top_m=10),
     QualityKDPP(kernel="prior"), QualityKDPP(pending="sample"),
+    QualityKDPP(alpha_start=1.0, alpha_ramp=40),
 ]
 
 
@@ -157,6 +158,8 @@ def test_rule_settings_are_validated() -> None:
         QualityKDPP(quality="lcb")  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="top_m"):
         QLogNEI(top_m=0)
+    with pytest.raises(ValueError, match="alpha_ramp"):
+        QualityKDPP(alpha_start=1.0, alpha_ramp=0)
     with pytest.raises(ValueError, match="beta"):
         UCB(beta=-1.0)
     with pytest.raises(ValueError, match="unknown rule"):
@@ -207,7 +210,7 @@ def test_configs_of_the_earlier_flat_form_still_resume() -> None:
            "pool": {"top_k": 10, "n_random": 200, "two_step": 20, "whole_space": False}}
     strategy = strategy_from_config(old)
     # Stored before the prior kernel became the default: it resumes as it ran.
-    assert strategy.selector == QualityKDPP(kernel="posterior")
+    assert strategy.selector == QualityKDPP(kernel="posterior", alpha=3.0, top_m=300)
     assert strategy_from_config({"name": "gp-kb", "acquisition": "ts", "ucb_beta": 2.0,
                                  "top_m": 300}).selector == KrigingBeliever()
 
@@ -355,3 +358,21 @@ def test_kdpp_prior_kernel_keeps_batches_away_from_pending_points(model: SingleT
     assert np.all(np.diag(K) <= np.diag(free) + 1e-12)
     picks = [QualityKDPP(map=True).select(model, pool, pending, 3, _gen(s)) for s in range(3)]
     assert all(3 not in p for p in picks)
+
+
+def test_kdpp_alpha_schedule_interpolates_over_the_observations(model: SingleTaskGP) -> None:
+    """The model holds 15 observations: a schedule from 1 to 5 over 30 is at 3 there, and
+    picks what the fixed exponent 3 picks; reached (ramp 15), what the fixed 5 picks."""
+    rule = QualityKDPP(alpha_start=1.0, alpha=5.0, alpha_ramp=30, map=True, top_m=40)
+    assert [rule.alpha_at(n) for n in (0, 15, 30, 90)] == [1.0, 3.0, 5.0, 5.0]
+    assert QualityKDPP(alpha=2.0).alpha_at(7) == 2.0
+    pool = torch.rand(40, 3, generator=_gen(11), dtype=torch.float64)
+
+    def picks(r: QualityKDPP) -> list[int]:
+        return r.select(model, pool, None, 6, _gen(2))
+
+    assert picks(rule) == picks(QualityKDPP(alpha=3.0, map=True, top_m=40))
+    reached = dataclasses.replace(rule, alpha_ramp=15)
+    assert picks(reached) == picks(QualityKDPP(alpha=5.0, map=True, top_m=40))
+    assert picks(QualityKDPP(alpha=0.0, map=True, top_m=40)) != picks(reached)
+    assert rule_from_config(rule.to_config()) == rule

@@ -158,7 +158,7 @@ class GPStrategy(Strategy):
         >>> from bo_nas.selection import LogEI, QualityKDPP
         >>> strategy = GPStrategy()                           # Thompson sampling
         >>> strategy = GPStrategy(selector=LogEI())           # log expected improvement
-        >>> strategy = GPStrategy(selector=QualityKDPP(alpha=3.0))  # k-DPP batches
+        >>> strategy = GPStrategy(selector=QualityKDPP())  # k-DPP batches
     """
 
     Settings = GPSettings

@@ -69,7 +69,7 @@ _PRESETS: dict[str, tuple[Callable[[Shorthand], SelectionRule], tuple[str, ...]]
     "gp-hamming": (_sequential, ("acquisition", "ucb_beta")),
     "gp": (_sequential, ("acquisition", "ucb_beta")),
     "gp-tw-kdpp": (_kdpp, ("quality", "alpha", "map", "jitter", "top_m", "ucb_beta", "rank",
-                           "kernel", "pending")),
+                           "kernel", "pending", "alpha_start", "alpha_ramp")),
     "gp-topk": (_topk, ("acquisition", "ucb_beta")),
     "gp-kb": (lambda s: KrigingBeliever(), ()),
     "gp-bucb": (lambda s: BUCB(beta=s.get("ucb_beta", 2.0)), ("ucb_beta",)),
@@ -93,8 +93,9 @@ def gp_preset(name: str, config: Mapping[str, Any] | None = None) -> GPStrategy:
     instead of ``selector``, the preset's shorthand keys.
 
     Example:
-        >>> gp_preset("gp-tw-kdpp", {"alpha": 3.0, "map": True}).selector
-        QualityKDPP(quality='mean', alpha=3.0, map=True, jitter=1e-06, top_m=300, beta=2.0)
+        >>> rule = gp_preset("gp-tw-kdpp", {"alpha": 3.0, "map": True}).selector
+        >>> rule.alpha, rule.map, rule.top_m
+        (3.0, True, 100)
     """
     if name not in _PRESETS:
         raise ValueError(f"unknown GP strategy preset {name!r}; expected one of {sorted(_PRESETS)}")
