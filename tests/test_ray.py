@@ -193,10 +193,11 @@ def test_cancel_and_shutdown_stop_the_ray_tasks(ray_instance: Any, tmp_path: Pat
         assert wait([first, second], timeout=10).not_done == set()
         with pytest.raises(RuntimeError, match="shutdown"):
             by_shutdown.submit(pow, 2, 5)
-        # The spinning tasks held both CPUs: this runs only once they have stopped.
-        assert ray_executor().submit(pow, 2, 5).result(timeout=60) == 32
+        # The spinning tasks held both CPUs: this runs only once they have stopped (and
+        # Ray has started a worker in place of an interrupted one: slow on a busy host).
+        assert ray_executor().submit(pow, 2, 5).result(timeout=180) == 32
 
-    within(WATCHDOG_S, go)
+    within(2 * WATCHDOG_S, go)
 
 
 def test_ray_executor_validates(ray_instance: Any) -> None:
