@@ -120,8 +120,6 @@ class QualityKDPP(SelectionRule):
         if self.alpha_start is not None:
             check_number("alpha_start", self.alpha_start)
         check_int("alpha_ramp", self.alpha_ramp)
-        if self.alpha_ramp < 1:
-            raise ValueError(f"alpha_ramp: expected at least 1, got {self.alpha_ramp}")
 
     def alpha_at(self, n: int) -> float:
         """The quality exponent with ``n`` observations (the schedule of ``alpha_start``)."""
