@@ -38,8 +38,11 @@ def _rungs_of(history: History) -> list[tuple[str, str, int | None, dict[int, fl
 
 def test_rungs_are_geometric_and_snapped_to_what_the_evaluator_reports() -> None:
     assert rung_budgets(1, 3, range(1, 82)) == (1, 3, 9, 27, 81)
-    assert rung_budgets(1, 3, range(1, 31)) == (1, 3, 9, 27, 30)
-    assert rung_budgets(2, 2, range(1, 7)) == (2, 4, 6)
+    # Counted down from the final budget: no short last step (27 -> 30).
+    assert rung_budgets(1, 3, range(1, 31)) == (1, 3, 10, 30)
+    assert rung_budgets(1, 3, range(1, 13)) == (1, 4, 12)
+    assert rung_budgets(2, 2, range(1, 7)) == (3, 6)
+    assert rung_budgets(1, 3, (2, 5, 12)) == (2, 12)  # 12 / 3 = 4, lowered to 2
     assert rung_budgets(1, 3, (12, 200)) == (12, 200)
     assert rung_budgets(1, 3, (4,)) == (4,)
     with pytest.raises(ValueError, match="beyond the final budget"):
@@ -213,10 +216,10 @@ TINY = {"epochs": 3, "channels": 4, "cells_per_stage": 1, "batch_size": 128, "de
 
 def test_training_campaign_continues_promoted_trials_from_checkpoints(tmp_path: Path) -> None:
     store = tmp_path / "train.sqlite"
-    evaluator = TrainingEvaluator("nb201", "digits", **TINY)
+    evaluator = TrainingEvaluator("nb201", "digits", **{**TINY, "epochs": 4})
     with Campaign(NB201Space(), evaluator, RandomSearch(), seed=2, store=store,
                   fidelity=ASHA(min_epochs=1, eta=2)) as campaign:
-        assert campaign.fidelity.rungs == (1, 2, 3)
+        assert campaign.fidelity.rungs == (1, 2, 4)
         history = campaign.run(4)
         promoted = [t for t in history if len(t.rungs) > 1]
         assert promoted, "ASHA with eta 2 promotes the better half"

@@ -251,3 +251,30 @@ def test_bad_seed_raises_value_error() -> None:
         NB201Space().sample("seed")  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="non-negative"):
         NB201Space().sample(-1)
+
+
+def test_nb201_disconnected_cells_are_those_with_no_input_output_path() -> None:
+    # Oracle: a path in the cell's own DAG, where a `none` edge carries no arc.
+    space = NB201Space()
+    cells = list(space.enumerate())
+    got = [space.disconnected(a) for a in cells]
+    want = [not nx.has_path(a.graph, 0, 7) for a in cells]
+    assert got == want
+    assert 0 < sum(got) < len(cells)
+    assert space.disconnected(space.from_string("|none~0|+|none~0|none~1|+|none~0|none~1|none~2|"))
+    # Connected only through the intermediate nodes still counts as connected.
+    assert not space.disconnected(
+        space.from_string("|skip_connect~0|+|none~0|skip_connect~1|+|none~0|none~1|skip_connect~2|")
+    )
+
+
+def test_other_spaces_and_wrappers_answer_disconnected() -> None:
+    from bo_nas.spaces import SubsetSpace
+
+    nb101 = NB101Space()
+    assert not any(nb101.disconnected(a) for a in nb101.sample_many(20, 0))
+    base = NB201Space()
+    dead = base.from_string("|none~0|+|avg_pool_3x3~0|none~1|+|none~0|none~1|none~2|")
+    live = base.from_string("|none~0|+|none~0|none~1|+|nor_conv_3x3~0|none~1|none~2|")
+    subset = SubsetSpace(base, [dead, live])
+    assert subset.disconnected(dead) and not subset.disconnected(live)

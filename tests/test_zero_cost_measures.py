@@ -185,7 +185,9 @@ def test_grad_kernel_methods_agree(batch, batchnorm: str) -> None:
     grads = {m: zc.per_example_gradients(model, images, labels, batchnorm=batchnorm, method=m)
              for m in ("vmap", "loop")}
     assert grads["loop"].shape == (6, sum(p.numel() for p in model.parameters()))
-    torch.testing.assert_close(grads["vmap"], grads["loop"], rtol=1e-4, atol=1e-7)
+    # Two float32 summation orders: agreement to round-off at the gradients' own scale.
+    scale = float(grads["loop"].abs().max())
+    torch.testing.assert_close(grads["vmap"], grads["loop"], rtol=1e-4, atol=1e-6 * scale)
     gram = zc.gradient_gram(model, images, labels, batchnorm=batchnorm, method="loop")
     assert torch.allclose(gram, gram.T)
     values = [zc.grad_kernel(model, images, labels, batchnorm=batchnorm, method=m)

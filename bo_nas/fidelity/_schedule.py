@@ -1,10 +1,11 @@
 r"""Promotion rules of multi-fidelity campaigns: which trial trains further, and how far.
 
 A schedule works on *rungs*, the budgets (epochs) at which a trial is stopped and
-compared: :math:`r_k = r_{\min}\,\eta^k` up to the final budget :math:`R`, each snapped
-to an epoch count the evaluator can report at (`Evaluator.fidelities`), the last always
-:math:`R`. A new trial trains to its first rung; whenever a worker frees up, the campaign
-asks the schedule for a promotion before it asks the strategy for a new architecture.
+compared: :math:`R\,\eta^{-k}` down from the final budget :math:`R` to no less than
+:math:`r_{\min}`, each lowered to an epoch count the evaluator can report at
+(`Evaluator.fidelities`), the last always :math:`R`. A new trial trains to its first
+rung; whenever a worker frees up, the campaign asks the schedule for a promotion before it
+asks the strategy for a new architecture.
 
 Asynchronous successive halving (ASHA, Li et al. 2020) promotes a trial paused at rung
 :math:`k` once it ranks among the best :math:`\lfloor n_k/\eta \rfloor` of the
@@ -24,12 +25,19 @@ from bo_nas._history import History, Trial, TrialState
 
 
 def rung_budgets(min_epochs: int, eta: int, fidelities: Sequence[int]) -> tuple[int, ...]:
-    r"""Rungs :math:`r_k = r_{\min}\eta^k` below the final budget, each raised to the
-    smallest epoch count in ``fidelities`` at or above it, then the final budget.
+    r"""Rungs counted down from the final budget :math:`R`: :math:`R\,\eta^{-k}` for
+    :math:`k = 0, 1, \dots` while at least ``min_epochs``, each lowered to the largest
+    epoch count in ``fidelities`` at or below it (Hyperband's ladder).
+
+    Counting down keeps every step a factor of about :math:`\eta`: counted up from
+    ``min_epochs``, a final budget off the ladder (12 epochs: 1, 3, 9, 12) leaves a last
+    step of a few epochs that still costs a third of the trials reaching it.
 
     Example:
         >>> rung_budgets(1, 3, range(1, 28))
         (1, 3, 9, 27)
+        >>> rung_budgets(1, 3, range(1, 13))
+        (1, 4, 12)
         >>> rung_budgets(1, 3, (12, 200))    # NB-201's table: 12 and 200 epochs
         (12, 200)
     """
@@ -37,16 +45,19 @@ def rung_budgets(min_epochs: int, eta: int, fidelities: Sequence[int]) -> tuple[
     if not allowed:
         raise ValueError("fidelities: the evaluator reports at no budget")
     final = allowed[-1]
-    rungs: list[int] = []
-    r = float(min_epochs)
-    while r < final:
-        snapped = next(f for f in allowed if f >= r)
-        if not rungs or snapped > rungs[-1]:
-            rungs.append(snapped)
-        r *= eta
-    if not rungs or rungs[-1] != final:
-        rungs.append(final)
-    return tuple(rungs)
+    rungs = [final]
+    r = float(final)
+    while True:
+        r /= eta
+        # A little slack: 27 / 3 / 3 / 3 is 0.999... in floating point.
+        if r < min_epochs - 1e-9:
+            break
+        below = [f for f in allowed if f <= r + 1e-9 and f >= min_epochs]
+        if not below:
+            break
+        if below[-1] < rungs[-1]:
+            rungs.append(below[-1])
+    return tuple(reversed(rungs))
 
 
 def _check(name: str, value: object, low: int) -> int:

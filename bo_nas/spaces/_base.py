@@ -105,6 +105,13 @@ class SearchSpace(ABC):
             return False
         return True
 
+    def disconnected(self, arch: Architecture) -> bool:
+        """Whether no path of computing ops joins the cell's input to its output: the
+        network's prediction then cannot depend on its input (it trains to chance), and
+        a search has nothing to learn by evaluating it. ``False`` in spaces whose cells
+        always connect them (NB-101, DARTS, `CellSpace`)."""
+        return False
+
     def enumerate(self) -> Iterator[Architecture]:
         """Every architecture of the space, when it is small enough to list."""
         raise NotImplementedError(f"{type(self).__name__} is too large to enumerate")

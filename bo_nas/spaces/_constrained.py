@@ -174,6 +174,9 @@ class ConstrainedSpace(SearchSpace):
             raise InvalidArchitectureError(f"{arch!r} violates the constraint {why}")
         return arch
 
+    def disconnected(self, arch: Architecture) -> bool:
+        return self.base.disconnected(arch)
+
     def enumerate(self) -> Iterator[Architecture]:
         return (a for a in self.base.enumerate() if self.feasible(a))
 

@@ -79,6 +79,10 @@ class NB201Space(SearchSpace):
         """The string of the cell's equivalence-class representative."""
         return format_nb201(nb201_canonical_ops(nb201_ops_of(arch)))
 
+    def disconnected(self, arch: Architecture) -> bool:
+        # Every edge dead: the zero op (``none``) cuts each input -> output path.
+        return _disconnected(nb201_ops_of(arch))
+
     def sample(self, rng: RandomLike = None) -> Architecture:
         gen = as_generator(rng)
         idx = gen.integers(len(NB201_OPS), size=6)
@@ -117,6 +121,11 @@ def _cell(ops: tuple[str, ...]) -> Architecture:
     """One shared (immutable) object per cell: a candidate pool samples hundreds of cells
     per proposal, and building one and its canonical key costs about a millisecond."""
     return nb201_architecture(ops)
+
+
+@functools.lru_cache(maxsize=5**6)
+def _disconnected(ops: tuple[str, ...]) -> bool:
+    return all(op == "none" for op in nb201_canonical_ops(ops))
 
 
 @functools.lru_cache(maxsize=5**6)

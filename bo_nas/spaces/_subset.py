@@ -153,6 +153,9 @@ class SubsetSpace(SearchSpace):
             raise InvalidArchitectureError(f"{arch!r} is not one of the cells of {self.label}")
         return arch
 
+    def disconnected(self, arch: Architecture) -> bool:
+        return self.base.disconnected(arch)
+
     def enumerate(self) -> Iterator[Architecture]:
         return iter(self._list)
 

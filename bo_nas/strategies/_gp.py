@@ -281,6 +281,11 @@ class GPStrategy(Strategy):
             whole = len(self.objectives) > 1 and _enumerable(self.space)
             config = dataclasses.replace(config, whole_space=whole)
         pool = candidate_pool(self.space, history, rng, config, parents=parents)
+        if len(self.objectives) > 1:
+            # A cell that computes nothing is the cheapest in every cost, so to a
+            # hypervolume rule it looks like the front's cheap end, and its chance-level
+            # result then drags down the model's view of every sparse cell near it.
+            pool = [a for a in pool if not self.space.disconnected(a)]
         if prior is not None and prior.pool_fraction < 1:
             random_part = min(self.settings.pool.n_random, len(pool))
             pool = filter_pool(pool, random_part, self._combined(pool), prior.pool_fraction)
@@ -442,6 +447,7 @@ class GPStrategy(Strategy):
             known_pending=known_values(objectives, costs, pending) if pending else None,
             Y=Y,
             ref_point=ref,
+            observed=len(complete) + len(pending),
         )
 
     @property

@@ -84,9 +84,9 @@ def candidate_pool(
             out.append(arch)
 
     if config.whole_space is True:
-        for arch in _enumerated(space):
-            add(arch)
-        return out
+        # One list of distinct networks per space: a cell's key costs a property lookup,
+        # and a search asks for the whole space at every step.
+        return [a for k, a in _distinct_enumerated(space) if k not in seen]
     for trial in (history.top(config.top_k) if parents is None else parents):
         for arch in neighbours(trial.arch):
             add(arch)
@@ -145,6 +145,22 @@ class NeighbourCache:
 _ENUMERATIONS: weakref.WeakKeyDictionary[SearchSpace, list[Architecture]] = (
     weakref.WeakKeyDictionary()
 )
+
+
+_DISTINCT: weakref.WeakKeyDictionary[SearchSpace, list[tuple[str, Architecture]]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def _distinct_enumerated(space: SearchSpace) -> list[tuple[str, Architecture]]:
+    """``(key, cell)`` of the first cell of each network in `_enumerated` order."""
+    pairs = _DISTINCT.get(space)
+    if pairs is None:
+        first: dict[str, Architecture] = {}
+        for arch in _enumerated(space):
+            first.setdefault(arch.key, arch)
+        pairs = _DISTINCT[space] = list(first.items())
+    return pairs
 
 
 def _enumerated(space: SearchSpace) -> list[Architecture]:

@@ -78,7 +78,7 @@ _PRESETS: dict[str, tuple[Callable[[Shorthand], SelectionRule], tuple[str, ...]]
         ("top_m",),
     ),
     "gp-qlognei": (lambda s: QLogNEI(**s), ("top_m", "mc_samples")),
-    "gp-tw-ehvi": (lambda s: EHVI(**s), ("samples",)),
+    "gp-tw-ehvi": (lambda s: EHVI(**s), ("samples", "ends")),
     "gp-tw-pareto-ts": (lambda s: ParetoThompson(**s), ("max_candidates", "rho")),
 }
 
