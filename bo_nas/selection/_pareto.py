@@ -327,6 +327,14 @@ def _believed(
     return guess
 
 
+def _end_value(front: torch.Tensor, ref: torch.Tensor, end: int) -> torch.Tensor:
+    """The front's best value of objective ``end`` among points above ``ref`` in every
+    objective (``ref[end]`` when there are none)."""
+    above = front[torch.isfinite(front).all(dim=-1)]
+    above = above[(ref < above).all(dim=-1)]
+    return above[:, end].max() if len(above) else ref[end]
+
+
 def end_gain(
     problem: ParetoProblem,
     marg: list[tuple[torch.Tensor, torch.Tensor] | None],
@@ -337,9 +345,7 @@ def end_gain(
     (`EHVI`'s ``ends``): :math:`\log \mathbb E[(y_j - b_j)_+] + \sum_{k \ne j} \log
     P(y_k > r_k)`, ``-inf`` where a known value rules the point out."""
     ref = problem.ref_point
-    above = front[torch.isfinite(front).all(dim=-1)]
-    above = above[(ref < above).all(dim=-1)]
-    best = above[:, end].max() if len(above) else ref[end]
+    best = _end_value(front, ref, end)
     out = torch.zeros(len(problem.known_pool), dtype=torch.float64)
     for k in range(problem.m):
         bound = best if k == end else ref[k]
@@ -401,9 +407,7 @@ def _end_draw(
                                generator)
             y[:, k] = problem.to_metric[k](draw[0])
     ref = problem.ref_point
-    above = front[torch.isfinite(front).all(dim=-1)]
-    above = above[(ref < above).all(dim=-1)]
-    best = above[:, end].max() if len(above) else ref[end]
+    best = _end_value(front, ref, end)
     rest = [k for k in range(problem.m) if k != end]
     clear = (y[:, rest] > ref[rest]).all(dim=-1)
     extension = y[:, end] - best
