@@ -280,33 +280,20 @@ class EHVI(ParetoRule):
             front = torch.cat([front, believed])
         for k in range(q):
             marg = _marginals(problem, X_pool, pending)
-            slot = problem.observed + k  # observed counts the pending trials
-            end = None
-            if self.ends and slot % self.ends == self.ends - 1:
-                end = (slot // self.ends) % problem.m
-            values = None if end is None else end_gain(problem, marg, front, end)
-            if values is not None and torch.isfinite(values).any():
-                assert end is not None
-                values = _end_draw(problem, end, values, front, picks, X_pool, pending,
-                                   generator)
-            if values is not None and torch.isfinite(values).any():
-                j = best_excluding(values, picks)
-                picks.append(j)
-                row = X_pool[j : j + 1]
-                pending = row if pending is None else torch.cat([pending, row])
-                front = torch.cat([front, _believed(problem, marg, j).unsqueeze(0)])
-                continue
-            lower, upper = hypercells(front, problem.ref_point)
-            values = torch.empty(len(X_pool), dtype=dtype)
-            for i in range(0, len(X_pool), CHUNK // 8):
-                sl = slice(i, i + CHUNK // 8)
-                base = problem.known_pool[sl]  # b x m
-                y = base.unsqueeze(0).expand(z.shape[0], -1, -1).clone()  # S x b x m
-                for r, j in enumerate(modelled):
-                    mean, sd = marg[j]  # type: ignore[misc]
-                    f = mean[sl].unsqueeze(0) + sd[sl].unsqueeze(0) * z[:, r : r + 1]
-                    y[..., j] = problem.to_metric[j](f)
-                values[sl] = hv_improvement(y, lower, upper).mean(dim=0)
+            values = self._end_turn(problem, marg, front, picks, X_pool, pending, generator,
+                                    slot=problem.observed + k)  # observed counts pending
+            if values is None:
+                lower, upper = hypercells(front, problem.ref_point)
+                values = torch.empty(len(X_pool), dtype=dtype)
+                for i in range(0, len(X_pool), CHUNK // 8):
+                    sl = slice(i, i + CHUNK // 8)
+                    base = problem.known_pool[sl]  # b x m
+                    y = base.unsqueeze(0).expand(z.shape[0], -1, -1).clone()  # S x b x m
+                    for r, jj in enumerate(modelled):
+                        mean, sd = marg[jj]  # type: ignore[misc]
+                        f = mean[sl].unsqueeze(0) + sd[sl].unsqueeze(0) * z[:, r : r + 1]
+                        y[..., jj] = problem.to_metric[jj](f)
+                    values[sl] = hv_improvement(y, lower, upper).mean(dim=0)
             j = best_excluding(values, picks)
             picks.append(j)
             row = X_pool[j : j + 1]
@@ -314,6 +301,29 @@ class EHVI(ParetoRule):
             # The pick joins the front at its believed outcome.
             front = torch.cat([front, _believed(problem, marg, j).unsqueeze(0)])
         return picks
+
+    def _end_turn(
+        self,
+        problem: ParetoProblem,
+        marg: list[tuple[torch.Tensor, torch.Tensor] | None],
+        front: torch.Tensor,
+        picks: list[int],
+        X_pool: torch.Tensor,
+        X_pending: torch.Tensor | None,
+        generator: torch.Generator,
+        *,
+        slot: int,
+    ) -> torch.Tensor | None:
+        """The values pick ``slot`` of the campaign ranks the pool by when it is a turn
+        at an end with something to gain (`end_gain`, `_end_draw`); ``None`` otherwise."""
+        if not self.ends or slot % self.ends != self.ends - 1:
+            return None
+        end = (slot // self.ends) % problem.m
+        gain = end_gain(problem, marg, front, end)
+        if not torch.isfinite(gain).any():
+            return None
+        values = _end_draw(problem, end, gain, front, picks, X_pool, X_pending, generator)
+        return values if torch.isfinite(values).any() else None
 
 
 def _believed(
